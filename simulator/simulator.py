@@ -1,0 +1,148 @@
+"""The outside world of the workshop: card traffic in, fraud alerts out.
+
+    python simulator.py                       # produce forever, print every alert
+    python simulator.py produce --count 5000 --rate 500 --seed 7
+    python simulator.py alerts                # only print alerts
+
+It produces transactions (key: a fresh transaction id), now and then a
+confirmed fraud and a custom threshold for an account that transacts, and
+prints each alert it reads from the `alerts` topic as
+
+    Suspected Fraud for account id 0x00F3CD51 at Hypergrid for 36 USD
+
+Alerts are read with isolation level read_committed: the runtime writes them in
+Kafka transactions that commit with each Flink checkpoint, so an alert shows up
+here once the checkpoint that covers it has completed (every ~10 s), and never
+twice.
+"""
+
+import argparse
+import logging
+import os
+import sys
+import threading
+import time
+
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import NoBrokersAvailable
+
+import kafka_topics
+from entities_pb2 import Alert
+from traffic import Traffic
+
+log = logging.getLogger("simulator")
+
+CONNECT_TIMEOUT_SECONDS = 120
+
+
+def alert_line(alert: Alert) -> str:
+    transaction = alert.transaction
+    return f"Suspected Fraud for account id {transaction.account} at {transaction.merchant} for {transaction.amount} USD"
+
+
+def connect(make_client, what: str, bootstrap: str, deadline_seconds: float):
+    """A Kafka client, once the broker answers; says so while it waits."""
+    deadline = time.monotonic() + deadline_seconds
+    while True:
+        try:
+            return make_client()
+        except NoBrokersAvailable:
+            if time.monotonic() > deadline:
+                sys.exit(f"simulator: no Kafka broker at {bootstrap} after {deadline_seconds:.0f} s")
+            log.info("waiting for Kafka at %s (%s) ...", bootstrap, what)
+            time.sleep(2)
+
+
+def produce(args) -> None:
+    producer = connect(lambda: KafkaProducer(bootstrap_servers=args.bootstrap, acks="all", linger_ms=5),
+                       "producer", args.bootstrap, args.connect_timeout)
+    traffic = Traffic(seed=args.seed, accounts=args.accounts)
+    counts = {kafka_topics.TRANSACTIONS: 0, kafka_topics.CONFIRMED: 0, kafka_topics.THRESHOLDS: 0}
+    log.info("producing %s transactions at %g/s to %s", args.count or "endless", args.rate, args.bootstrap)
+    started = time.monotonic()
+    sent = 0
+    while not args.count or sent < args.count:
+        # Pace by the clock, not by sleeps between records, so the rate holds.
+        ahead = started + sent / args.rate - time.monotonic()
+        if ahead > 0.001:
+            time.sleep(ahead)
+        transaction_id, transaction = traffic.transaction(time.time())
+        producer.send(kafka_topics.TRANSACTIONS, key=transaction_id.encode(), value=transaction.SerializeToString())
+        counts[kafka_topics.TRANSACTIONS] += 1
+        sent += 1
+        if args.confirm_every and sent % args.confirm_every == 0:
+            confirmation = traffic.confirmation()
+            producer.send(kafka_topics.CONFIRMED, key=confirmation.account.encode(),
+                          value=confirmation.SerializeToString())
+            counts[kafka_topics.CONFIRMED] += 1
+        if args.threshold_every and sent % args.threshold_every == 0:
+            threshold = traffic.custom_threshold()
+            producer.send(kafka_topics.THRESHOLDS, key=threshold.account.encode(),
+                          value=threshold.SerializeToString())
+            counts[kafka_topics.THRESHOLDS] += 1
+    producer.flush()
+    elapsed = time.monotonic() - started
+    log.info("produced %s in %.1f s (%.0f transactions/s)",
+             ", ".join(f"{n} to {topic}" for topic, n in counts.items()), elapsed, sent / max(elapsed, 1e-9))
+
+
+def print_alerts(args) -> None:
+    consumer = connect(lambda: KafkaConsumer(
+        kafka_topics.ALERTS, bootstrap_servers=args.bootstrap, isolation_level="read_committed",
+        group_id=args.group, auto_offset_reset="latest"), "alerts consumer", args.bootstrap, args.connect_timeout)
+    log.info("printing alerts from topic %s", kafka_topics.ALERTS)
+    for record in consumer:
+        alert = Alert()
+        try:
+            alert.ParseFromString(record.value)
+        except Exception as problem:  # noqa: BLE001 - one bad record must not stop the printer
+            log.warning("skipping an unreadable alert at offset %d: %s", record.offset, problem)
+            continue
+        print(alert_line(alert), flush=True)
+
+
+def run(args) -> None:
+    threading.Thread(target=print_alerts, args=(args,), name="alerts", daemon=True).start()
+    produce(args)
+
+
+def positive(kind):
+    def parse(text):
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be greater than zero, got {text}")
+        return value
+    return parse
+
+
+def parse_arguments(argv=None):
+    parser = argparse.ArgumentParser(description="The workshop's traffic and alert printer.")
+    parser.add_argument("command", nargs="?", default="run", choices=("run", "produce", "alerts"),
+                        help="run: produce and print alerts (default); produce: traffic only; alerts: print only")
+    parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP", kafka_topics.DEFAULT_BOOTSTRAP),
+                        help="Kafka bootstrap servers (env KAFKA_BOOTSTRAP)")
+    parser.add_argument("--rate", type=positive(float), default=os.environ.get("SIMULATOR_RATE", "10"),
+                        help="transactions per second (env SIMULATOR_RATE, default 10)")
+    parser.add_argument("--count", type=positive(int), default=None, help="stop after this many transactions")
+    parser.add_argument("--seed", type=int, default=None, help="replay the same traffic")
+    parser.add_argument("--accounts", type=positive(int), default=1000, help="size of the account pool")
+    parser.add_argument("--confirm-every", type=int, default=100, metavar="N",
+                        help="one confirmed fraud per N transactions (0: none)")
+    parser.add_argument("--threshold-every", type=int, default=200, metavar="N",
+                        help="one custom threshold per N transactions (0: none)")
+    parser.add_argument("--group", default="simulator-alerts", help="consumer group of the alert printer")
+    parser.add_argument("--connect-timeout", type=positive(float), default=CONNECT_TIMEOUT_SECONDS,
+                        help="seconds to wait for Kafka")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_arguments(argv)
+    # The alert lines go to stdout on their own; everything else is a log line.
+    logging.basicConfig(level="INFO", stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    {"run": run, "produce": produce, "alerts": print_alerts}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()

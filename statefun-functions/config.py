@@ -1,0 +1,100 @@
+"""python-worker's settings, read once from the environment at start-up.
+
+An invalid value stops the worker before it serves anything, with a message
+that names the variable: a typo in FRAUD_WINDOW should fail loudly, not turn
+into a silent 30-day default.
+"""
+
+import os
+import re
+import sys
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Mapping
+from urllib.parse import urlparse
+
+from names import HTTP_PORT
+
+# Scores run from 0 to 100; this default alerts on a few percent of the
+# simulator's traffic (see the README's "The model").
+DEFAULT_FRAUD_THRESHOLD = 50
+DEFAULT_FRAUD_WINDOW = "30d"
+DEFAULT_MERCHANT_SERVICE_URL = "http://merchant-service:8002"
+# Inside a container the worker must listen on all interfaces; the host side
+# of the port mapping is what binds to 127.0.0.1. Run directly, it stays local.
+DEFAULT_BIND_ADDRESS = "127.0.0.1"
+
+_DURATION = re.compile(r"^(\d+)(ms|s|m|h|d)$")
+_UNITS = {"ms": "milliseconds", "s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+class SettingsError(ValueError):
+    """A setting has a value the worker cannot run with."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    fraud_threshold: int
+    fraud_window: timedelta
+    merchant_service_url: str
+    bind_address: str
+    port: int
+
+
+def parse_duration(text: str) -> timedelta:
+    """'30d', '12h', '15m', '90s' or '500ms' as a timedelta."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise ValueError(f"{text!r} is not a duration like 30d, 12h, 15m, 90s or 500ms")
+    amount, unit = match.groups()
+    duration = timedelta(**{_UNITS[unit]: int(amount)})
+    if duration <= timedelta(0):
+        raise ValueError(f"{text!r} must be longer than zero")
+    return duration
+
+
+def parse_threshold(text: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not an integer (-1 alerts on everything, 100 on nothing)") from None
+
+
+def parse_url(text: str) -> str:
+    url = urlparse(text.strip())
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ValueError(f"{text!r} is not an http(s) URL like http://merchant-service:8002")
+    return text.strip().rstrip("/")
+
+
+def parse_port(text: str) -> int:
+    if not text.strip().isdigit() or not 0 < int(text) < 65536:
+        raise ValueError(f"{text!r} is not a TCP port number")
+    return int(text)
+
+
+def _read(environ: Mapping[str, str], name: str, default: str, parse):
+    raw = environ.get(name, "") or default
+    try:
+        return parse(raw)
+    except ValueError as problem:
+        raise SettingsError(f"{name}: {problem}") from None
+
+
+def from_environment(environ: Mapping[str, str] = os.environ) -> Settings:
+    """The settings in `environ`; raises SettingsError naming the first bad variable."""
+    return Settings(
+        fraud_threshold=_read(environ, "FRAUD_THRESHOLD", str(DEFAULT_FRAUD_THRESHOLD), parse_threshold),
+        fraud_window=_read(environ, "FRAUD_WINDOW", DEFAULT_FRAUD_WINDOW, parse_duration),
+        merchant_service_url=_read(environ, "MERCHANT_SERVICE_URL", DEFAULT_MERCHANT_SERVICE_URL, parse_url),
+        bind_address=_read(environ, "BIND_ADDRESS", DEFAULT_BIND_ADDRESS, str.strip),
+        port=_read(environ, "PORT", str(HTTP_PORT), parse_port),
+    )
+
+
+def load() -> Settings:
+    """The settings of this process; exits with the reason if one is invalid."""
+    try:
+        return from_environment()
+    except SettingsError as problem:
+        sys.exit(f"python-worker: invalid setting {problem}")

@@ -1,0 +1,32 @@
+import dataclasses
+
+import pytest
+
+import main
+import merchant_service
+from merchant_client import MerchantScoreClient, RetryPolicy
+
+
+@pytest.fixture
+def functions():
+    return main.functions
+
+
+@pytest.fixture
+def configure(monkeypatch):
+    """Change python-worker's settings for one test, e.g. configure(fraud_threshold=-1)."""
+    def change(**values):
+        monkeypatch.setattr(main, "settings", dataclasses.replace(main.settings, **values))
+    return change
+
+
+@pytest.fixture
+async def merchant_service_url(aiohttp_server, monkeypatch):
+    """The simulator's merchant-score service on a free local port, fast and reliable,
+    with the merchant function's client pointed at it."""
+    server = await aiohttp_server(merchant_service.create_app(latency_ms=0, error_rate=0.0))
+    url = str(server.make_url("")).rstrip("/")
+    client = MerchantScoreClient(url, RetryPolicy(attempts=2, attempt_timeout_seconds=2.0))
+    monkeypatch.setattr(main, "merchant_scores", client)
+    yield url
+    await client.close()

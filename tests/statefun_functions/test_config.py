@@ -1,0 +1,41 @@
+import re
+from datetime import timedelta
+
+import pytest
+
+import config
+
+
+def test_defaults():
+    settings = config.from_environment({})
+    assert settings.fraud_threshold == config.DEFAULT_FRAUD_THRESHOLD == 50
+    assert settings.fraud_window == timedelta(days=30)
+    assert settings.merchant_service_url == "http://merchant-service:8002"
+    assert (settings.bind_address, settings.port) == ("127.0.0.1", 8000)
+
+
+@pytest.mark.parametrize("text, window", [
+    ("30d", timedelta(days=30)), ("90s", timedelta(seconds=90)), ("2h", timedelta(hours=2)),
+    ("15m", timedelta(minutes=15)), ("500ms", timedelta(milliseconds=500))])
+def test_fraud_window_durations(text, window):
+    assert config.from_environment({"FRAUD_WINDOW": text}).fraud_window == window
+
+
+@pytest.mark.parametrize("threshold", ["-1", "0", "100", " 42 "])
+def test_any_integer_threshold(threshold):
+    assert config.from_environment({"FRAUD_THRESHOLD": threshold}).fraud_threshold == int(threshold)
+
+
+@pytest.mark.parametrize("variable, value", [
+    ("FRAUD_THRESHOLD", "5.5"), ("FRAUD_THRESHOLD", "high"), ("FRAUD_WINDOW", "30"), ("FRAUD_WINDOW", "0s"),
+    ("FRAUD_WINDOW", "-1d"), ("MERCHANT_SERVICE_URL", "ftp://x"), ("MERCHANT_SERVICE_URL", "merchant:8002"),
+    ("PORT", "80000"), ("PORT", "http")])
+def test_an_invalid_value_names_its_variable(variable, value):
+    with pytest.raises(config.SettingsError, match=rf"^{variable}: .*{re.escape(value)}"):
+        config.from_environment({variable: value})
+
+
+def test_load_exits_with_the_message(monkeypatch):
+    monkeypatch.setenv("FRAUD_WINDOW", "soon")
+    with pytest.raises(SystemExit, match="FRAUD_WINDOW"):
+        config.load()

@@ -1,0 +1,436 @@
+"""Each function of main.py, branch by branch, through the request-reply protocol."""
+
+import itertools
+from datetime import timedelta
+
+import pytest
+from aiohttp import web
+from statefun import RequestReplyHandler
+from statefun.request_reply_pb2 import FromFunction
+
+import main
+from entities_pb2 import (
+    Alert,
+    ConfirmFraud,
+    CustomThreshold,
+    DeadLetter,
+    ExpireFraud,
+    FeatureVector,
+    FraudScore,
+    MerchantScore,
+    QueryFraud,
+    QueryMerchantScore,
+    QueryThreshold,
+    ReportedFraud,
+    Transaction,
+)
+from harness import Instance, address, egress_records, raw_typed, to_function, typed
+from merchant_client import MerchantScoreClient, RetryPolicy
+from merchant_service import merchant_score
+from message_types import (
+    CONFIRM_FRAUD,
+    CUSTOM_THRESHOLD,
+    EXPIRE_FRAUD,
+    FEATURE_VECTOR,
+    FRAUD_SCORE,
+    MERCHANT_SCORE,
+    QUERY_FRAUD,
+    QUERY_MERCHANT_SCORE,
+    QUERY_THRESHOLD,
+    REPORTED_FRAUD,
+    TRANSACTION,
+)
+from names import ALERTS_TOPIC, COUNTER, DEAD_LETTERS_TOPIC, KAFKA_EGRESS, MERCHANT, MODEL, THRESHOLD, \
+    TRANSACTION_MANAGER
+
+ACCOUNT = "0x00F3CD51"
+TRANSACTION_ID = "7f3a0c"
+A_TRANSACTION = Transaction(account=ACCOUNT, merchant="Hypergrid", amount=36)
+
+
+def targets(result):
+    return [(f"{m.target.namespace}/{m.target.type}", m.target.id, m.argument.typename)
+            for m in result.outgoing_messages]
+
+
+def dead_letters(result):
+    return [record.parse(DeadLetter) for record in egress_records(result) if record.topic == DEAD_LETTERS_TOPIC]
+
+
+def alerts(result):
+    records = egress_records(result)
+    assert all(record.egress == KAFKA_EGRESS for record in records)
+    return [(record.key, record.parse(Alert)) for record in records if record.topic == ALERTS_TOPIC]
+
+
+def assert_refused(result, reason_part):
+    """The message went to dead-letters, and nothing else happened."""
+    letters = dead_letters(result)
+    assert len(letters) == 1, letters
+    assert reason_part in letters[0].reason
+    assert not result.outgoing_messages and not result.delayed_invocations and not result.state_mutations
+    return letters[0]
+
+
+# --- the transaction manager --------------------------------------------------
+
+@pytest.fixture
+def manager(functions):
+    return Instance(functions, TRANSACTION_MANAGER, TRANSACTION_ID)
+
+
+async def test_first_call_negotiates_the_managers_state(functions):
+    request = to_function(TRANSACTION_MANAGER, TRANSACTION_ID, [typed(A_TRANSACTION, TRANSACTION)], state={})
+    response = FromFunction.FromString(await RequestReplyHandler(functions).handle_async(request.SerializeToString()))
+
+    missing = {value.state_name: value.type_typename
+               for value in response.incomplete_invocation_context.missing_values}
+    assert missing == {
+        "transaction": "com.googleapis/workshop.Transaction",
+        "fraud_count": "com.googleapis/workshop.ReportedFraud",
+        "merchant_score": "com.googleapis/workshop.MerchantScore",
+        "threshold": "com.googleapis/workshop.CustomThreshold",
+    }
+
+
+async def test_a_transaction_asks_for_its_three_features(manager):
+    result = await manager.invoke(typed(A_TRANSACTION, TRANSACTION))
+
+    assert targets(result) == [
+        (COUNTER, ACCOUNT, QUERY_FRAUD.typename),
+        (MERCHANT, "Hypergrid", QUERY_MERCHANT_SCORE.typename),
+        (THRESHOLD, ACCOUNT, QUERY_THRESHOLD.typename),
+    ]
+    assert manager.value("transaction", Transaction) == A_TRANSACTION
+
+
+FEATURE_ANSWERS = [
+    typed(ReportedFraud(count=2), REPORTED_FRAUD),
+    typed(MerchantScore(score=40), MERCHANT_SCORE),
+    typed(CustomThreshold(threshold=0, account=ACCOUNT), CUSTOM_THRESHOLD),
+]
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(range(3))))
+async def test_the_feature_vector_goes_out_once_all_three_answers_are_in(manager, order):
+    await manager.invoke(typed(A_TRANSACTION, TRANSACTION))
+
+    sent = []
+    for index in order:
+        sent.append(targets(await manager.invoke(FEATURE_ANSWERS[index])))
+
+    assert sent[:2] == [[], []]
+    assert sent[2] == [(MODEL, ACCOUNT, FEATURE_VECTOR.typename)]
+
+
+async def test_the_feature_vector_carries_the_answers_and_the_amount(manager):
+    await manager.invoke(typed(A_TRANSACTION, TRANSACTION))
+    result = None
+    for answer in FEATURE_ANSWERS:
+        result = await manager.invoke(answer)
+
+    assert FeatureVector.FromString(result.outgoing_messages[0].argument.value) == \
+        FeatureVector(fraud_count=2, merchant_score=40, amount=36)
+
+
+async def score(manager, fraud_score, custom_threshold=0):
+    await manager.invoke(typed(A_TRANSACTION, TRANSACTION))
+    await manager.invoke(typed(ReportedFraud(count=0), REPORTED_FRAUD))
+    await manager.invoke(typed(MerchantScore(score=10), MERCHANT_SCORE))
+    await manager.invoke(typed(CustomThreshold(threshold=custom_threshold, account=ACCOUNT), CUSTOM_THRESHOLD))
+    return await manager.invoke(typed(FraudScore(score=fraud_score), FRAUD_SCORE))
+
+
+async def test_a_score_above_the_default_threshold_raises_an_alert_keyed_by_account(manager, configure):
+    configure(fraud_threshold=50)
+    result = await score(manager, fraud_score=51)
+
+    assert alerts(result) == [(ACCOUNT, Alert(transaction_id=TRANSACTION_ID, transaction=A_TRANSACTION,
+                                              score=51, threshold=50))]
+
+
+async def test_a_score_equal_to_the_threshold_raises_no_alert(manager, configure):
+    configure(fraud_threshold=50)
+    assert alerts(await score(manager, fraud_score=50)) == []
+
+
+@pytest.mark.parametrize("fraud_score", [51, 20])
+async def test_the_manager_forgets_the_transaction_either_way(manager, fraud_score):
+    await score(manager, fraud_score)
+
+    assert manager.state == {"transaction": None, "fraud_count": None, "merchant_score": None, "threshold": None}
+
+
+@pytest.mark.parametrize("custom, fraud_score, alerted", [
+    (80, 70, False),   # a tolerant account: 70 is not above its 80
+    (30, 40, True),    # a strict account: 40 is above its 30, though below the default
+    (0, 40, False),    # no custom threshold: the default (50) applies
+])
+async def test_a_custom_threshold_replaces_the_default(manager, configure, custom, fraud_score, alerted):
+    configure(fraud_threshold=50)
+    found = alerts(await score(manager, fraud_score, custom_threshold=custom))
+
+    assert bool(found) == alerted
+    if found:
+        assert found[0][1].threshold == custom
+
+
+@pytest.mark.parametrize("default, fraud_score, alerted", [(-1, 0, True), (100, 100, False)])
+async def test_the_default_threshold_ranges_from_alert_all_to_alert_none(manager, configure, default, fraud_score,
+                                                                          alerted):
+    configure(fraud_threshold=default)
+    assert bool(alerts(await score(manager, fraud_score))) == alerted
+
+
+@pytest.mark.parametrize("transaction, reason", [
+    (Transaction(account=ACCOUNT, amount=3), "needs an account and a merchant"),
+    (Transaction(merchant="Uparc", amount=3), "needs an account and a merchant"),
+    (Transaction(account=ACCOUNT, merchant="Uparc", amount=-3), "negative amount"),
+])
+async def test_an_incomplete_transaction_is_dead_lettered(manager, transaction, reason):
+    letter = assert_refused(await manager.invoke(typed(transaction, TRANSACTION)), reason)
+
+    assert letter.payload == transaction.SerializeToString()
+    assert (letter.function_type, letter.function_id) == (TRANSACTION_MANAGER, TRANSACTION_ID)
+    assert manager.value("transaction", Transaction) is None
+
+
+async def test_a_duplicate_of_a_transaction_in_flight_is_scored_once(manager):
+    await manager.invoke(typed(A_TRANSACTION, TRANSACTION))
+    assert_refused(await manager.invoke(typed(A_TRANSACTION, TRANSACTION)), "duplicate")
+    assert manager.value("transaction", Transaction) == A_TRANSACTION
+
+
+@pytest.mark.parametrize("answer", FEATURE_ANSWERS + [typed(FraudScore(score=99), FRAUD_SCORE)])
+async def test_an_answer_for_no_transaction_is_dead_lettered(manager, answer):
+    assert_refused(await manager.invoke(answer), "no transaction is being scored")
+
+
+async def test_garbage_on_the_transactions_topic_is_dead_lettered_with_its_bytes(manager):
+    garbage = b"\xff\xfe not protobuf"
+    letter = assert_refused(await manager.invoke(raw_typed(TRANSACTION.typename, garbage)), "not a valid")
+
+    assert letter.payload == garbage
+    assert letter.message_type == TRANSACTION.typename
+
+
+async def test_a_record_of_another_type_on_the_transactions_topic_is_dead_lettered(manager):
+    # A CustomThreshold's bytes: field 1 is a number where Transaction has a string.
+    wrong = CustomThreshold(threshold=7, account=ACCOUNT).SerializeToString()
+    assert_refused(await manager.invoke(raw_typed(TRANSACTION.typename, wrong)), "not a")
+
+
+async def test_an_unexpected_message_type_is_dead_lettered(manager):
+    assert_refused(await manager.invoke(typed(ConfirmFraud(account=ACCOUNT), CONFIRM_FRAUD)),
+                   "does not take com.googleapis/workshop.ConfirmFraud")
+
+
+# --- the fraud counter ---------------------------------------------------------
+
+@pytest.fixture
+def counter(functions):
+    return Instance(functions, COUNTER, ACCOUNT)
+
+
+ASKER = address(TRANSACTION_MANAGER, TRANSACTION_ID)
+
+
+async def query_count(counter):
+    result = await counter.invoke(typed(QueryFraud(), QUERY_FRAUD), callers=[ASKER])
+    [reply] = result.outgoing_messages
+    assert (reply.target.type, reply.target.id) == ("transaction-manager", TRANSACTION_ID)
+    return ReportedFraud.FromString(reply.argument.value).count
+
+
+async def test_the_count_of_an_account_without_frauds_is_zero(counter):
+    assert await query_count(counter) == 0
+    assert counter.value("fraud_count", ReportedFraud) is None
+
+
+async def test_each_confirmation_counts_and_schedules_its_own_expiry(counter, configure):
+    configure(fraud_window=timedelta(days=30))
+    for _ in range(2):
+        result = await counter.invoke(typed(ConfirmFraud(account=ACCOUNT), CONFIRM_FRAUD))
+        [expiry] = result.delayed_invocations
+        assert (expiry.target.type, expiry.target.id) == ("counter", ACCOUNT)
+        assert expiry.argument.typename == EXPIRE_FRAUD.typename
+        assert expiry.delay_in_ms == 30 * 24 * 3600 * 1000
+
+    assert await query_count(counter) == 2
+
+
+async def test_the_window_follows_the_setting(counter, configure):
+    configure(fraud_window=timedelta(seconds=90))
+    result = await counter.invoke(typed(ConfirmFraud(account=ACCOUNT), CONFIRM_FRAUD))
+    assert result.delayed_invocations[0].delay_in_ms == 90_000
+
+
+async def test_expiry_counts_down_and_deletes_the_state_at_zero(counter):
+    for _ in range(2):
+        await counter.invoke(typed(ConfirmFraud(account=ACCOUNT), CONFIRM_FRAUD))
+
+    await counter.invoke(typed(ExpireFraud(), EXPIRE_FRAUD))
+    assert counter.value("fraud_count", ReportedFraud) == ReportedFraud(count=1)
+    result = await counter.invoke(typed(ExpireFraud(), EXPIRE_FRAUD))
+    assert [m.mutation_type for m in result.state_mutations] == [
+        FromFunction.PersistedValueMutation.MutationType.Value("DELETE")]
+    assert counter.value("fraud_count", ReportedFraud) is None
+
+
+async def test_expiry_never_counts_below_zero(counter):
+    await counter.invoke(typed(ExpireFraud(), EXPIRE_FRAUD))
+    assert await query_count(counter) == 0
+
+
+async def test_a_confirmation_keyed_to_another_account_is_dead_lettered(counter):
+    assert_refused(await counter.invoke(typed(ConfirmFraud(account="0xOTHER"), CONFIRM_FRAUD)), "was keyed")
+
+
+async def test_a_transaction_on_the_confirmed_topic_is_dead_lettered(counter):
+    as_confirmation = raw_typed(CONFIRM_FRAUD.typename, A_TRANSACTION.SerializeToString())
+    assert_refused(await counter.invoke(as_confirmation), "does not define")
+    assert await query_count(counter) == 0
+
+
+async def test_a_query_without_a_caller_is_dead_lettered(counter):
+    assert_refused(await counter.invoke(typed(QueryFraud(), QUERY_FRAUD)), "must come from a function")
+
+
+# --- the merchant function -------------------------------------------------------
+
+async def ask_merchant(functions, name="Hypergrid", instance=None):
+    instance = instance or Instance(functions, MERCHANT, name)
+    result = await instance.invoke(typed(QueryMerchantScore(), QUERY_MERCHANT_SCORE), callers=[ASKER])
+    [reply] = result.outgoing_messages
+    assert reply.target.id == TRANSACTION_ID
+    return instance, MerchantScore.FromString(reply.argument.value)
+
+
+async def test_the_merchant_score_comes_from_the_service(functions, merchant_service_url):
+    instance, answer = await ask_merchant(functions, "Hypergrid")
+
+    assert answer == MerchantScore(score=merchant_score("Hypergrid"))
+    assert instance.value("merchant_score", MerchantScore) == answer
+
+
+async def test_the_merchant_score_is_cached_for_an_hour(functions, aiohttp_server, monkeypatch):
+    asked = []
+
+    async def count_and_answer(request):
+        asked.append(request.match_info["merchant"])
+        return web.json_response({"score": 42})
+
+    app = web.Application()
+    app.router.add_get("/score/{merchant}", count_and_answer)
+    server = await aiohttp_server(app)
+    client = MerchantScoreClient(str(server.make_url("")))
+    monkeypatch.setattr(main, "merchant_scores", client)
+
+    request = to_function(MERCHANT, "Uparc", [typed(QueryMerchantScore(), QUERY_MERCHANT_SCORE)], state={})
+    negotiation = FromFunction.FromString(
+        await RequestReplyHandler(functions).handle_async(request.SerializeToString()))
+    [spec] = negotiation.incomplete_invocation_context.missing_values
+    assert spec.expiration_spec.mode == FromFunction.ExpirationSpec.ExpireMode.AFTER_WRITE
+    assert spec.expiration_spec.expire_after_millis == 3600 * 1000
+
+    instance, first = await ask_merchant(functions, "Uparc")
+    _, second = await ask_merchant(functions, "Uparc", instance)
+    await client.close()
+
+    assert first == second == MerchantScore(score=42)
+    assert asked == ["Uparc"]
+
+
+async def test_when_the_service_stays_down_the_fallback_score_answers_uncached(functions, monkeypatch,
+                                                                              unused_tcp_port):
+    nothing_listens = f"http://127.0.0.1:{unused_tcp_port}"
+    client = MerchantScoreClient(nothing_listens, RetryPolicy(attempts=2, first_backoff_seconds=0.01))
+    monkeypatch.setattr(main, "merchant_scores", client)
+
+    instance, answer = await ask_merchant(functions, "Zenlo")
+    await client.close()
+
+    assert answer == MerchantScore(score=main.FALLBACK_MERCHANT_SCORE, is_fallback=True)
+    assert instance.value("merchant_score", MerchantScore) is None
+
+
+async def test_the_merchant_function_takes_only_queries(functions):
+    instance = Instance(functions, MERCHANT, "Hypergrid")
+    assert_refused(await instance.invoke(typed(ReportedFraud(count=1), REPORTED_FRAUD), callers=[ASKER]),
+                   "expected com.googleapis/workshop.QueryMerchantScore")
+
+
+# --- the threshold function ---------------------------------------------------------
+
+@pytest.fixture
+def threshold(functions):
+    return Instance(functions, THRESHOLD, ACCOUNT)
+
+
+async def query_threshold(instance):
+    result = await instance.invoke(typed(QueryThreshold(), QUERY_THRESHOLD), callers=[ASKER])
+    [reply] = result.outgoing_messages
+    return CustomThreshold.FromString(reply.argument.value)
+
+
+async def test_an_account_without_a_threshold_gets_zero(threshold):
+    assert await query_threshold(threshold) == CustomThreshold(threshold=0, account=ACCOUNT)
+
+
+async def test_a_custom_threshold_is_kept_and_answered(threshold):
+    await threshold.invoke(typed(CustomThreshold(threshold=70, account=ACCOUNT), CUSTOM_THRESHOLD))
+    assert await query_threshold(threshold) == CustomThreshold(threshold=70, account=ACCOUNT)
+
+
+async def test_a_threshold_of_zero_restores_the_default(threshold):
+    await threshold.invoke(typed(CustomThreshold(threshold=70, account=ACCOUNT), CUSTOM_THRESHOLD))
+    await threshold.invoke(typed(CustomThreshold(threshold=0, account=ACCOUNT), CUSTOM_THRESHOLD))
+
+    assert threshold.value("threshold", CustomThreshold) is None
+    assert (await query_threshold(threshold)).threshold == 0
+
+
+@pytest.mark.parametrize("update, reason", [
+    (CustomThreshold(threshold=101, account=ACCOUNT), "from 0 (the default) to 100"),
+    (CustomThreshold(threshold=-5, account=ACCOUNT), "from 0 (the default) to 100"),
+    (CustomThreshold(threshold=40, account="0xOTHER"), "was keyed"),
+])
+async def test_an_invalid_threshold_is_dead_lettered_and_the_old_one_kept(threshold, update, reason):
+    await threshold.invoke(typed(CustomThreshold(threshold=70, account=ACCOUNT), CUSTOM_THRESHOLD))
+    assert_refused(await threshold.invoke(typed(update, CUSTOM_THRESHOLD)), reason)
+    assert (await query_threshold(threshold)).threshold == 70
+
+
+async def test_a_confirmation_on_the_thresholds_topic_is_dead_lettered(threshold):
+    # The original workshop's bug: its threshold producer sent ConfirmFraud records.
+    wrong = raw_typed(CUSTOM_THRESHOLD.typename, ConfirmFraud(account=ACCOUNT).SerializeToString())
+    assert_refused(await threshold.invoke(wrong), "does not define")
+
+
+# --- the model -------------------------------------------------------------------
+
+async def model_score(functions, features):
+    result = await Instance(functions, MODEL, ACCOUNT).invoke(typed(features, FEATURE_VECTOR), callers=[ASKER])
+    [reply] = result.outgoing_messages
+    assert reply.target.id == TRANSACTION_ID
+    return FraudScore.FromString(reply.argument.value).score
+
+
+@pytest.mark.parametrize("features, expected", [
+    (FeatureVector(fraud_count=0, merchant_score=0, amount=0), 0),
+    (FeatureVector(fraud_count=1, merchant_score=40, amount=500), 20 + 20 + 15),
+    (FeatureVector(fraud_count=9, merchant_score=100, amount=100_000), 100),
+])
+async def test_the_model_scores_by_its_documented_formula(functions, features, expected):
+    assert await model_score(functions, features) == expected
+
+
+async def test_the_model_is_deterministic(functions):
+    features = FeatureVector(fraud_count=1, merchant_score=73, amount=812)
+    assert len({await model_score(functions, features) for _ in range(5)}) == 1
+
+
+async def test_the_model_dead_letters_features_out_of_range(functions):
+    instance = Instance(functions, MODEL, ACCOUNT)
+    result = await instance.invoke(typed(FeatureVector(merchant_score=250), FEATURE_VECTOR), callers=[ASKER])
+    assert_refused(result, "out of range")

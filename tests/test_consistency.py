@@ -1,0 +1,66 @@
+"""The names that several files must agree on, checked against each other.
+
+Function typenames, the egress and topics live in statefun-functions/names.py
+and simulator/kafka_topics.py for Python, and in statefun-runtime/module.yaml
+for the runtime; message typenames come from protobuf/entities.proto.
+"""
+
+import pathlib
+
+import yaml
+
+import kafka_topics
+import message_types
+import names
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def module_documents():
+    return list(yaml.safe_load_all((ROOT / "statefun-runtime" / "module.yaml").read_text()))
+
+
+def ingresses():
+    return {doc["spec"]["id"]: doc["spec"] for doc in module_documents() if doc["kind"].endswith("/ingress")}
+
+
+def test_the_ingresses_route_each_topic_to_its_function_with_its_message_type():
+    routes = {(topic["topic"], topic["valueType"], tuple(topic["targets"]))
+              for spec in ingresses().values() for topic in spec["topics"]}
+    assert routes == {
+        (kafka_topics.TRANSACTIONS, message_types.TRANSACTION.typename, (names.TRANSACTION_MANAGER,)),
+        (kafka_topics.CONFIRMED, message_types.CONFIRM_FRAUD.typename, (names.COUNTER,)),
+        (kafka_topics.THRESHOLDS, message_types.CUSTOM_THRESHOLD.typename, (names.THRESHOLD,)),
+    }
+    assert set(ingresses()) == {"ververica/transactions", "ververica/confirmed-fraud", "ververica/thresholds"}
+
+
+def test_the_egress_is_the_one_the_functions_write_to_and_exactly_once():
+    [egress] = [doc["spec"] for doc in module_documents() if doc["kind"].endswith("/egress")]
+    assert egress["id"] == names.KAFKA_EGRESS
+    assert egress["deliverySemantic"]["type"] == "exactly-once"
+
+
+def test_the_endpoint_serves_every_function_at_python_workers_port():
+    [endpoint] = [doc["spec"] for doc in module_documents() if doc["kind"] == "io.statefun.endpoints.v2/http"]
+    assert endpoint["functions"] == "ververica/*"
+    assert endpoint["urlPathTemplate"] == f"http://python-worker:{names.HTTP_PORT}{names.STATEFUN_PATH}"
+    for typename in (names.TRANSACTION_MANAGER, names.COUNTER, names.MERCHANT, names.THRESHOLD, names.MODEL):
+        assert typename.startswith("ververica/")
+
+
+def test_all_kafka_clients_use_the_broker_of_the_contract():
+    addresses = {doc["spec"]["address"] for doc in module_documents() if "address" in doc["spec"]}
+    assert addresses == {kafka_topics.DEFAULT_BOOTSTRAP} == {"kafka-broker:9092"}
+
+
+def test_the_functions_and_the_simulator_agree_on_the_output_topics():
+    assert (names.ALERTS_TOPIC, names.DEAD_LETTERS_TOPIC) == (kafka_topics.ALERTS, kafka_topics.DEAD_LETTERS)
+
+
+def test_every_message_of_the_proto_has_a_statefun_type_in_the_contracts_namespace():
+    import entities_pb2
+    declared = set(entities_pb2.DESCRIPTOR.message_types_by_name)
+    typed = {value.typename for value in vars(message_types).values() if hasattr(value, "typename")}
+    expected = {f"com.googleapis/workshop.{name}" for name in declared - {"ExpireMerchantScore"}}
+    assert typed == expected
