@@ -25,7 +25,7 @@ $(VENV)/.installed: requirements-dev.txt constraints.txt statefun-functions/requ
 
 setup: $(VENV)/.installed
 
-test: check-generated test-unit
+test: check-generated test-unit test-e2e
 
 test-unit: setup
 	$(PY) -m pytest -m "not e2e"

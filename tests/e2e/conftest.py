@@ -1,0 +1,37 @@
+import os
+import subprocess
+import sys
+
+import pytest
+
+from local_workshop import LAUNCHER, LocalWorkshop
+
+# The settings the expectations in these tests are computed with.
+THRESHOLD = 40
+ENVIRONMENT = {
+    "FRAUD_THRESHOLD": str(THRESHOLD),
+    "FRAUD_WINDOW": "30d",
+    "MERCHANT_ERROR_RATE": "0",   # scores must not fall back to the neutral score here
+    "MERCHANT_LATENCY_MS": "5",
+}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def workshop():
+    """The whole workshop on the real components, up for the session and always brought down."""
+    already = subprocess.run([sys.executable, str(LAUNCHER), "status"], capture_output=True, text=True)
+    if already.returncode == 0:
+        pytest.fail("a local workshop is already up: stop it with `make down` before the end-to-end tests")
+    local = LocalWorkshop({**os.environ, **ENVIRONMENT})
+    local.down(volumes=True)  # whatever a crashed earlier run left in Kafka
+    try:
+        local.up()
+        yield local
+    finally:
+        local.down(volumes=True)

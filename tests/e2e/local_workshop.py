@@ -1,0 +1,130 @@
+"""Test tools for the end-to-end tests: drive the Docker-free workshop and read Kafka.
+
+`LocalWorkshop` runs local/workshop.py, the same launcher users run with
+`make up`, so the tests start the real Kafka, Flink + StateFun runtime,
+python-worker and merchant-score service as local processes.
+"""
+
+import json
+import pathlib
+import subprocess
+import sys
+import time
+import urllib.request
+
+from kafka import KafkaConsumer, KafkaProducer
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+LAUNCHER = ROOT / "local" / "workshop.py"
+FLINK_REST = "http://127.0.0.1:8001"
+BOOTSTRAP = "127.0.0.1:9092"
+
+
+def wait_for(what: str, check, timeout: float, interval: float = 0.5):
+    """Poll `check` until it returns something truthy; fail with `what` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def rest(path: str, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(FLINK_REST + path, data=data, method="POST" if data else "GET",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+class LocalWorkshop:
+    def __init__(self, environment: dict):
+        self.environment = environment
+
+    def launcher(self, *args: str, timeout: float = 600) -> None:
+        print(f"$ local/workshop.py {' '.join(args)}", file=sys.stderr, flush=True)
+        result = subprocess.run([sys.executable, str(LAUNCHER), *args], env=self.environment, timeout=timeout,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        print(result.stdout, file=sys.stderr, flush=True)
+        assert result.returncode == 0, f"local/workshop.py {' '.join(args)} failed:\n{result.stdout[-3000:]}"
+
+    def up(self, savepoint: str | None = None) -> None:
+        self.launcher("up", "--no-simulator", *(["--savepoint", savepoint] if savepoint else []))
+
+    def down(self, volumes: bool = False) -> None:
+        self.launcher("down", *(["-v"] if volumes else []))
+
+    def restart(self, service: str) -> None:
+        self.launcher("restart", service)
+
+    def log(self, service: str) -> str:
+        path = ROOT / ".local-run" / "logs" / f"{service}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    @staticmethod
+    def running_job() -> str:
+        jobs = [job["id"] for job in rest("/jobs")["jobs"] if job["status"] == "RUNNING"]
+        assert len(jobs) == 1, jobs
+        return jobs[0]
+
+    def take_savepoint(self) -> str:
+        """The workshop's curl, as a test: POST /jobs/<id>/savepoints, then wait for its path."""
+        job = self.running_job()
+        trigger = rest(f"/jobs/{job}/savepoints", {"cancel-job": False})["request-id"]
+
+        def completed():
+            status = rest(f"/jobs/{job}/savepoints/{trigger}")
+            if status["status"]["id"] != "COMPLETED":
+                return None
+            operation = status["operation"]
+            assert "location" in operation, f"savepoint failed: {operation}"
+            return operation["location"]
+        return wait_for("the savepoint to complete", completed, timeout=120)
+
+
+class Producer:
+    def __init__(self):
+        self._producer = KafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all")
+
+    def send(self, topic: str, key: str | None, value: bytes) -> None:
+        self._producer.send(topic, key=None if key is None else key.encode(), value=value)
+
+    def flush(self) -> None:
+        self._producer.flush(timeout=30)
+
+    def close(self) -> None:
+        self._producer.close(timeout=10)
+
+
+class TopicReader:
+    """Everything committed to a topic, from the beginning, read as a read_committed consumer."""
+
+    def __init__(self, topic: str):
+        self.topic = topic
+        self.records = []
+        self._consumer = KafkaConsumer(topic, bootstrap_servers=BOOTSTRAP, isolation_level="read_committed",
+                                       auto_offset_reset="earliest", enable_auto_commit=False, group_id=None)
+
+    def read_until(self, what: str, predicate, timeout: float):
+        """Keep reading until predicate(records) holds; the exactly-once egress makes records
+        visible only when the Flink checkpoint covering them completes (every 10 s)."""
+        def satisfied():
+            for batch in self._consumer.poll(timeout_ms=500).values():
+                self.records.extend(batch)
+            return predicate(self.records)
+        wait_for(what, satisfied, timeout, interval=0)
+        return self.records
+
+    def read_for(self, seconds: float):
+        """Read whatever arrives within `seconds` (to show that nothing more comes)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for batch in self._consumer.poll(timeout_ms=500).values():
+                self.records.extend(batch)
+        return self.records
+
+    def close(self) -> None:
+        self._consumer.close()

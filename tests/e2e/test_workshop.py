@@ -1,0 +1,216 @@
+"""The workshop end to end, on real Kafka, the real Flink + StateFun runtime and python-worker.
+
+Each test uses accounts and transaction ids of its own (with this run's prefix),
+so the expectations are exact: the alerts that must appear, and no other.
+"""
+
+import secrets
+import threading
+import time
+
+import pytest
+
+import kafka_topics
+from conftest import THRESHOLD
+from entities_pb2 import Alert, ConfirmFraud, CustomThreshold, DeadLetter, FeatureVector, Transaction
+from local_workshop import ROOT, Producer, TopicReader, wait_for
+from main import fraud_score
+from merchant_service import merchant_score
+
+RUN = secrets.token_hex(3)
+ALERT_TIMEOUT = 120  # alerts appear when the checkpoint after them completes: every 10 s
+QUIET_SECONDS = 15   # long enough for one more checkpoint: nothing else may appear
+
+
+def merchant_scoring(low: int, high: int) -> str:
+    """A merchant name whose merchant-service score is within [low, high]."""
+    return next(name for name in (f"Shop{n}" for n in range(10_000)) if low <= merchant_score(name) <= high)
+
+
+def account(name: str) -> str:
+    return f"{name}-{RUN}"
+
+
+def score(transaction: Transaction, fraud_count: int = 0) -> int:
+    return fraud_score(FeatureVector(fraud_count=fraud_count, merchant_score=merchant_score(transaction.merchant),
+                                     amount=transaction.amount))
+
+
+@pytest.fixture
+def producer():
+    client = Producer()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def alerts():
+    reader = TopicReader(kafka_topics.ALERTS)
+    yield reader
+    reader.close()
+
+
+def alerted(records, prefix: str) -> list[str]:
+    return [Alert.FromString(record.value).transaction_id for record in records
+            if Alert.FromString(record.value).transaction_id.startswith(prefix)]
+
+
+def send_transaction(producer, transaction_id: str, transaction: Transaction) -> None:
+    producer.send(kafka_topics.TRANSACTIONS, transaction_id, transaction.SerializeToString())
+
+
+def settle(producer, alerts, name: str, transaction: Transaction, expected_score: int) -> None:
+    """Wait until the runtime applied earlier confirmations or thresholds, by probing.
+
+    The probe transaction alerts only once the account's state is what the test set up;
+    it is sent again every few seconds until its alert, with the expected score, appears.
+    """
+    probes = []
+
+    def probe_alerted(records):
+        found = [Alert.FromString(r.value) for r in records]
+        if any(a.transaction_id in probes and a.score == expected_score for a in found):
+            return True
+        if not probes or time.monotonic() - probes_sent[-1] > 5:
+            probes.append(f"probe-{name}-{len(probes)}-{RUN}")
+            probes_sent.append(time.monotonic())
+            send_transaction(producer, probes[-1], transaction)
+            producer.flush()
+        return False
+
+    probes_sent = []
+    alerts.read_until(f"the probe of {name} to alert with score {expected_score}", probe_alerted, ALERT_TIMEOUT)
+
+
+def test_exactly_the_expected_alerts(workshop, producer, alerts):
+    twice_confirmed, tolerant, strict, plain = (account(n) for n in ("twice", "tolerant", "strict", "plain"))
+    for _ in range(2):
+        producer.send(kafka_topics.CONFIRMED, twice_confirmed, ConfirmFraud(account=twice_confirmed).SerializeToString())
+    producer.send(kafka_topics.THRESHOLDS, tolerant, CustomThreshold(account=tolerant, threshold=90).SerializeToString())
+    producer.send(kafka_topics.THRESHOLDS, strict, CustomThreshold(account=strict, threshold=10).SerializeToString())
+    producer.flush()
+
+    # Alerts only with two frauds counted (2 x 20 + score/2 > 40), or a threshold below 40.
+    calm = merchant_scoring(2, 40)
+    settle(producer, alerts, "twice", Transaction(account=twice_confirmed, merchant=calm, amount=0),
+           expected_score=40 + round(merchant_score(calm) / 2))
+    middling = merchant_scoring(24, 60)
+    settle(producer, alerts, "strict", Transaction(account=strict, merchant=middling, amount=0),
+           expected_score=round(merchant_score(middling) / 2))
+
+    frauds = {twice_confirmed: 2}
+    thresholds = {tolerant: 90, strict: 10}
+    merchants = [merchant_scoring(0, 10), merchant_scoring(30, 50), merchant_scoring(60, 80), merchant_scoring(90, 100)]
+    expected = []
+    for number in range(160):
+        holder = (twice_confirmed, tolerant, strict, plain)[number % 4]
+        transaction = Transaction(account=holder, merchant=merchants[number // 4 % 4], amount=(number * 53) % 3000)
+        transaction_id = f"main-{number}-{RUN}"
+        send_transaction(producer, transaction_id, transaction)
+        if score(transaction, frauds.get(holder, 0)) > thresholds.get(holder, THRESHOLD):
+            expected.append(transaction_id)
+    producer.flush()
+    assert 20 < len(expected) < 140  # the set is a real mix of alerts and none
+
+    alerts.read_until(f"{len(expected)} alerts", lambda records: set(expected) <= set(alerted(records, "main-")),
+                      ALERT_TIMEOUT)
+    records = alerts.read_for(QUIET_SECONDS)
+
+    got = alerted(records, "main-")
+    print(f"sent 160 transactions, expected {len(expected)} alerts, received {len(got)}, "
+          f"duplicates {len(got) - len(set(got))}")
+    assert sorted(got) == sorted(expected)
+    first = next(record for record in records if Alert.FromString(record.value).transaction_id == expected[0])
+    alert = Alert.FromString(first.value)
+    assert first.key.decode() == alert.transaction.account
+    assert alert.threshold == thresholds.get(alert.transaction.account, THRESHOLD)
+
+
+def test_a_malformed_record_is_dead_lettered_and_the_stream_keeps_flowing(workshop, producer, alerts):
+    dead_letters = TopicReader(kafka_topics.DEAD_LETTERS)
+    bad_key = f"malformed-{RUN}"
+    producer.send(kafka_topics.TRANSACTIONS, bad_key, b"\x0a\xff\xff not a transaction")
+    good = f"after-malformed-{RUN}"
+    send_transaction(producer, good, Transaction(account=account("plain"), merchant=merchant_scoring(95, 100),
+                                                 amount=5000))
+    producer.flush()
+
+    letters = dead_letters.read_until("the dead letter", lambda rs: any(r.key == bad_key.encode() for r in rs),
+                                      ALERT_TIMEOUT)
+    letter = DeadLetter.FromString(next(r for r in letters if r.key == bad_key.encode()).value)
+    dead_letters.close()
+    assert letter.payload == b"\x0a\xff\xff not a transaction"
+    assert letter.function_type == "ververica/transaction-manager" and "not a valid" in letter.reason
+    alerts.read_until("the alert after the malformed record", lambda rs: good in alerted(rs, good), ALERT_TIMEOUT)
+
+
+def test_restarting_python_worker_mid_stream_loses_and_duplicates_nothing(workshop, producer, alerts):
+    job = workshop.running_job()
+    expected, sent = [], []
+    merchants = [merchant_scoring(0, 20), merchant_scoring(70, 100)]
+
+    def produce_steadily():
+        for number in range(400):  # 8 s at 50 per second
+            transaction = Transaction(account=account(f"steady{number % 9}"), merchant=merchants[number % 2],
+                                      amount=(number * 71) % 2500)
+            transaction_id = f"restart-{number}-{RUN}"
+            send_transaction(producer, transaction_id, transaction)
+            sent.append(transaction_id)
+            if score(transaction) > THRESHOLD:
+                expected.append(transaction_id)
+            time.sleep(0.02)
+        producer.flush()
+
+    log_before = len(workshop.log("worker"))
+    traffic = threading.Thread(target=produce_steadily)
+    traffic.start()
+    time.sleep(2)
+    workshop.restart("python-worker")
+    traffic.join()
+
+    alerts.read_until(f"{len(expected)} alerts", lambda rs: set(expected) <= set(alerted(rs, "restart-")),
+                      ALERT_TIMEOUT)
+    got = alerted(alerts.read_for(QUIET_SECONDS), "restart-")
+    print(f"sent {len(sent)} transactions across a python-worker restart, expected {len(expected)} alerts, "
+          f"received {len(got)}, duplicates {len(got) - len(set(got))}")
+    assert sorted(got) == sorted(expected)
+    # The runtime retried the calls that failed, and the job carried on: same job, no restart.
+    assert workshop.running_job() == job
+    assert "Exception caught while trying to deliver a message" in workshop.log("worker")[log_before:]
+
+
+def test_a_savepoint_restores_counts_and_thresholds_without_reprocessing(workshop, producer, alerts):
+    confirmed, custom = account("saved-fraud"), account("saved-threshold")
+    producer.send(kafka_topics.CONFIRMED, confirmed, ConfirmFraud(account=confirmed).SerializeToString())
+    producer.send(kafka_topics.THRESHOLDS, custom, CustomThreshold(account=custom, threshold=12).SerializeToString())
+    producer.flush()
+    # One fraud: 20 + score/2 + amount points; above 40 only with the fraud counted.
+    merchant = merchant_scoring(30, 40)
+    fraud_probe = Transaction(account=confirmed, merchant=merchant, amount=200)
+    settle(producer, alerts, "saved-fraud", fraud_probe, expected_score=score(fraud_probe, fraud_count=1))
+    threshold_probe = Transaction(account=custom, merchant=merchant, amount=0)
+    settle(producer, alerts, "saved-threshold", threshold_probe, expected_score=score(threshold_probe))
+
+    location = workshop.take_savepoint()
+    assert location.startswith(f"file:{ROOT / 'savepoint-dir'}")
+    before = [Alert.FromString(r.value).transaction_id for r in alerts.records]
+    workshop.down()
+    workshop.up(savepoint=location.removeprefix("file:"))
+    assert "from savepoint" in workshop.log("master").lower()
+
+    after_restore = f"after-restore-{RUN}"
+    send_transaction(producer, after_restore, fraud_probe)
+    strict_after = f"strict-after-restore-{RUN}"
+    send_transaction(producer, strict_after, threshold_probe)
+    producer.flush()
+    records = alerts.read_until("the alerts after the restore",
+                                lambda rs: {after_restore, strict_after} <= set(alerted(rs, "")), ALERT_TIMEOUT)
+    records = alerts.read_for(QUIET_SECONDS)
+
+    ids = [Alert.FromString(r.value).transaction_id for r in records]
+    print(f"{len(before)} alerts before the savepoint, {len(ids) - len(before)} after the restore, "
+          f"duplicates {len(ids) - len(set(ids))}")
+    assert len(ids) == len(set(ids)), "a transaction was processed again after the restore"
+    scores = {Alert.FromString(r.value).transaction_id: Alert.FromString(r.value).score for r in records}
+    assert scores[after_restore] == score(fraud_probe, fraud_count=1)
+    assert scores[strict_after] == score(threshold_probe)
