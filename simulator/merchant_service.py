@@ -31,10 +31,10 @@ RANDOM = web.AppKey("random", random.Random)
 
 
 def merchant_score(merchant: str) -> int:
-    """Most merchants are trusted, a few are risky: the cube of a uniform draw."""
+    """Most merchants are trusted, a few are risky: the square of a uniform draw."""
     digest = hashlib.sha256(merchant.encode("utf-8")).digest()
     uniform = int.from_bytes(digest[:8], "big") / 2 ** 64
-    return round(100 * uniform ** 3)
+    return round(100 * uniform ** 2)
 
 
 def create_app(latency_ms: float = 20.0, error_rate: float = 0.0, seed=None) -> web.Application:

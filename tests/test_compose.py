@@ -1,0 +1,256 @@
+"""docker-compose.yml, the Docker-free mode and the contract agree (no Docker needed).
+
+The schema and the Dockerfile lint are tools/check_compose.py's job (make check-docker);
+these tests check what a schema cannot: names, ports, topics, addresses and the one copy of
+the runtime configuration.
+"""
+
+import ast
+import functools
+import os
+import pathlib
+import re
+import xml.etree.ElementTree as ElementTree
+
+import pytest
+import yaml
+
+import config
+import kafka_topics
+import names
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+CONTRACT_SERVICES = {"kafka-broker", "master", "worker", "python-worker", "simulator", "merchant-service"}
+PUBLISHED = {"kafka-broker": 9092, "master": 8001, "python-worker": 8000, "merchant-service": 8002}
+STATEFUN_VERSION = "3.3.0"
+
+
+@functools.cache
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def services() -> dict:
+    return compose()["services"]
+
+
+def one_shot_services() -> set[str]:
+    """Services that others wait on to finish (topic creation, folder set-up)."""
+    return {name for spec in services().values() for name, need in spec.get("depends_on", {}).items()
+            if need["condition"] == "service_completed_successfully"}
+
+
+def long_running_services() -> set[str]:
+    return set(services()) - one_shot_services()
+
+
+def workshop_constant(name: str):
+    """A constant of local/workshop.py, read without running the script."""
+    tree = ast.parse((ROOT / "local" / "workshop.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(target, "id", None) == name for target in node.targets):
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"local/workshop.py has no {name}")
+
+
+def flink_conf() -> dict:
+    return yaml.safe_load((ROOT / "statefun-runtime" / "flink-conf.yaml").read_text())
+
+
+def dockerfile(folder: str) -> str:
+    return (ROOT / folder / "Dockerfile").read_text()
+
+
+def runtime_config_files() -> list[str]:
+    """Every module.yaml and flink-conf.yaml of the repository (not of runs, venvs or state)."""
+    found = []
+    for folder, subfolders, files in os.walk(ROOT):
+        subfolders[:] = [name for name in subfolders
+                         if not name.startswith(".") and name not in ("checkpoint-dir", "savepoint-dir")]
+        found += [os.path.relpath(os.path.join(folder, name), ROOT) for name in files
+                  if name in ("module.yaml", "flink-conf.yaml")]
+    return sorted(found)
+
+
+def published_ports(spec: dict) -> list[tuple[str, int, int]]:
+    """(host ip, host port, container port) of each "ip:host:container" entry."""
+    result = []
+    for entry in spec.get("ports", []):
+        match = re.fullmatch(r"(?:(\d+\.\d+\.\d+\.\d+):)?(\d+):(\d+)", str(entry))
+        assert match, f"unexpected port syntax {entry!r}"
+        result.append((match[1], int(match[2]), int(match[3])))
+    return result
+
+
+def default_of(value: str) -> str:
+    """The default of a "${NAME:-default}" interpolation."""
+    match = re.fullmatch(r"\$\{(\w+):-(.*)\}", value)
+    assert match, f"{value!r} is not ${{NAME:-default}}"
+    return match[2]
+
+
+def build_folder(spec: dict) -> str:
+    build = spec["build"]
+    return (build if isinstance(build, str) else build["context"]).removeprefix("./")
+
+
+# --- names and ports ------------------------------------------------------------------------
+
+def test_the_services_are_the_contracts_plus_one_shot_helpers():
+    assert "version" not in compose()
+    assert long_running_services() == CONTRACT_SERVICES
+    assert one_shot_services() == {"create-topics", "prepare-dirs"}
+
+
+def test_the_docker_free_mode_runs_the_same_services():
+    local_services = workshop_constant("SERVICES")
+    assert len(local_services) == len(set(local_services))
+    assert set(local_services) == long_running_services()
+
+
+def test_every_published_port_binds_to_loopback_at_the_contracts_number():
+    published = {}
+    for name, spec in services().items():
+        for host_ip, host_port, _ in published_ports(spec):
+            assert host_ip == "127.0.0.1", f"{name} publishes {host_port} on all interfaces"
+            published[name] = host_port
+    assert published == PUBLISHED
+
+
+def test_container_ports_are_the_ones_the_programs_listen_on():
+    [(_, _, rest)] = published_ports(services()["master"])
+    assert rest == flink_conf()["rest.port"]
+    [(_, _, functions)] = published_ports(services()["python-worker"])
+    assert functions == names.HTTP_PORT
+    [(_, _, merchant)] = published_ports(services()["merchant-service"])
+    assert services()["merchant-service"]["command"][-2:] == ["--port", str(merchant)]
+    assert config.DEFAULT_MERCHANT_SERVICE_URL == f"http://merchant-service:{merchant}"
+
+
+# --- Kafka --------------------------------------------------------------------------------------
+
+def test_the_topics_created_are_the_simulators_and_the_docker_free_modes():
+    topics = services()["create-topics"]["environment"]["TOPICS"].split()
+    assert topics == list(kafka_topics.ALL) == workshop_constant("TOPICS")
+
+
+def test_kafka_is_one_kraft_node_reachable_as_the_contract_says():
+    environment = services()["kafka-broker"]["environment"]
+    advertised = environment["KAFKA_ADVERTISED_LISTENERS"].split(",")
+    assert f"PLAINTEXT://{kafka_topics.DEFAULT_BOOTSTRAP}" in advertised  # containers: module.yaml, simulator
+    assert "HOST://localhost:9092" in advertised  # this machine, through the published port
+    [(_, _, host_listener)] = published_ports(services()["kafka-broker"])
+    assert f"HOST://:{host_listener}" in environment["KAFKA_LISTENERS"].split(",")
+    assert environment["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    for setting in ("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
+                    "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"):
+        assert environment[setting] == 1
+    assert services()["simulator"]["environment"]["KAFKA_BOOTSTRAP"] == kafka_topics.DEFAULT_BOOTSTRAP
+
+
+def test_kafka_runs_the_version_of_the_docker_free_mode():
+    pom = (ROOT / "local" / "kafka-pom.xml").read_text()
+    namespace = {"m": "http://maven.apache.org/POM/4.0.0"}
+    [broker] = [dependency for dependency in ElementTree.fromstring(pom).iterfind(".//m:dependency", namespace)
+                if dependency.findtext("m:artifactId", namespaces=namespace).startswith("kafka_")]
+    version = broker.findtext("m:version", namespaces=namespace)
+    assert services()["kafka-broker"]["image"] == services()["create-topics"]["image"] == f"apache/kafka:{version}"
+
+
+# --- the StateFun runtime -----------------------------------------------------------------------
+
+def test_master_and_worker_run_the_one_runtime_config():
+    for name in ("master", "worker", "prepare-dirs"):
+        assert build_folder(services()[name]) == "statefun-runtime"
+    text = dockerfile("statefun-runtime")
+    assert f"FROM apache/flink-statefun:{STATEFUN_VERSION}\n" in text
+    # Where the official image looks: every /opt/statefun/modules/<dir>/module.yaml, and Flink's conf dir.
+    assert re.search(r"^COPY module\.yaml /opt/statefun/modules/[\w-]+/module\.yaml$", text, re.M)
+    assert re.search(r"^COPY flink-conf\.yaml /opt/flink/conf/flink-conf\.yaml$", text, re.M)
+    assert runtime_config_files() == ["statefun-runtime/flink-conf.yaml", "statefun-runtime/module.yaml"]
+
+
+def test_master_and_worker_find_each_other_and_share_the_state_folders():
+    conf = flink_conf()
+    for name, role in (("master", "master"), ("worker", "worker")):
+        spec = services()[name]
+        assert spec["environment"] == {"ROLE": role, "MASTER_HOST": conf["jobmanager.rpc.address"]}
+        assert set(spec["volumes"]) == {"./savepoint-dir:/savepoint-dir", "./checkpoint-dir:/checkpoint-dir"}
+    assert conf["jobmanager.rpc.address"] == "master"
+    assert conf["state.checkpoints.dir"] == "file:///checkpoint-dir"
+    assert conf["state.savepoints.dir"] == "file:///savepoint-dir"
+    assert set(services()["prepare-dirs"]["volumes"]) == set(services()["master"]["volumes"])
+
+
+def test_the_restart_from_a_savepoint_is_one_line_to_uncomment():
+    text = (ROOT / "docker-compose.yml").read_text()
+    master = text[text.index("\n  master:"):text.index("\n  worker:")]
+    assert "\n    # command: -s /savepoint-dir/savepoint-" in master
+
+
+# --- python-worker and the simulator -------------------------------------------------------
+
+def test_python_worker_gets_the_settings_with_the_workers_own_defaults():
+    environment = services()["python-worker"]["environment"]
+    assert default_of(environment["FRAUD_THRESHOLD"]) == str(config.DEFAULT_FRAUD_THRESHOLD)
+    assert default_of(environment["FRAUD_WINDOW"]) == config.DEFAULT_FRAUD_WINDOW
+    assert default_of(environment["MERCHANT_SERVICE_URL"]) == config.DEFAULT_MERCHANT_SERVICE_URL
+    assert environment["BIND_ADDRESS"] == "0.0.0.0"
+    assert build_folder(services()["python-worker"]) == "statefun-functions"
+
+
+def test_the_runtime_calls_the_functions_at_the_python_worker_service():
+    module = list(yaml.safe_load_all((ROOT / "statefun-runtime" / "module.yaml").read_text()))
+    [endpoint] = [doc["spec"] for doc in module if doc["kind"] == "io.statefun.endpoints.v2/http"]
+    assert endpoint["urlPathTemplate"].startswith(f"http://python-worker:{names.HTTP_PORT}/")
+
+
+def test_simulator_and_merchant_service_share_the_simulator_image():
+    assert build_folder(services()["simulator"]) == build_folder(services()["merchant-service"]) == "simulator"
+    assert services()["simulator"]["command"] == ["python", "simulator.py"]
+    assert services()["merchant-service"]["command"][:2] == ["python", "merchant_service.py"]
+
+
+# --- start-up order and pinning -------------------------------------------------------------
+
+def test_up_converges_every_dependency_waits_for_health_or_completion():
+    for name, spec in services().items():
+        for needed, need in spec.get("depends_on", {}).items():
+            assert needed in services(), f"{name} depends on unknown {needed}"
+            expected = ("service_completed_successfully" if needed in one_shot_services()
+                        else "service_healthy")
+            assert need["condition"] == expected, f"{name} -> {needed}"
+            if expected == "service_healthy":
+                assert "healthcheck" in services()[needed], f"{needed} has no healthcheck"
+
+
+@pytest.mark.parametrize("folder", ["statefun-runtime", "statefun-functions", "simulator"])
+def test_images_are_pinned_and_do_not_run_as_root(folder):
+    text = dockerfile(folder)
+    [base] = re.findall(r"^FROM (\S+)", text, re.M)
+    assert re.fullmatch(r"[\w./-]+:\d+\.\d+\.\d+[\w.-]*", base), f"{base} is not pinned to a patch version"
+    [user] = re.findall(r"^USER (\S+)", text, re.M)
+    assert not user.startswith(("0", "root"))
+    for spec in services().values():
+        if "image" in spec:
+            assert re.fullmatch(r"[\w./-]+:\d+\.\d+\.\d+", spec["image"]), spec["image"]
+
+
+def test_python_images_match_the_python_of_the_project():
+    for folder in ("statefun-functions", "simulator"):
+        assert re.search(r"^FROM python:3\.11\.\d+-slim", dockerfile(folder), re.M)
+    requirements = (ROOT / "statefun-functions" / "requirements.txt").read_text()
+    assert f"apache-flink-statefun=={STATEFUN_VERSION}" in requirements
+
+
+# --- the architecture picture ---------------------------------------------------------------
+
+def test_the_architecture_picture_shows_every_function_and_topic():
+    source = (ROOT / "images" / "architecture.dot").read_text()
+    for typename in (names.TRANSACTION_MANAGER, names.COUNTER, names.MERCHANT, names.THRESHOLD, names.MODEL,
+                     names.KAFKA_EGRESS):
+        assert typename in source
+    for topic in kafka_topics.ALL:
+        assert re.search(rf'^\s*"?{re.escape(topic)}"?\s*->|->\s*"?{re.escape(topic)}"?\s*\[', source, re.M), topic
+    assert (ROOT / "images" / "architecture.svg").exists()
