@@ -8,12 +8,14 @@ CHECKS_VENV := .venv-checks
 GENERATED := statefun-functions/entities_pb2.py simulator/entities_pb2.py
 SERVICE ?=
 
-.PHONY: help setup test test-unit test-e2e proto check-generated check-docker images check-images lock up down status logs restart clean
+.PHONY: help setup test test-unit test-e2e test-faults proto check-generated check-docker images check-images lock up down status logs restart clean
 
 help:
 	@echo "make setup              create .venv with the pinned dependencies"
 	@echo "make test               everything CI runs: generated code check, unit tests, end-to-end tests"
 	@echo "make test-unit          the functions and simulator tests only (seconds, no runtime)"
+	@echo "make test-e2e           the end-to-end and fault suites on the real runtime (minutes)"
+	@echo "make test-faults        only the fault suite: crashes under load, poison input, upgrade"
 	@echo "make up [SAVEPOINT=..]  run the whole workshop locally, without Docker"
 	@echo "make down | status | logs [SERVICE=..] | restart SERVICE=.."
 	@echo "make proto              regenerate the Python code of protobuf/entities.proto"
@@ -34,6 +36,9 @@ test-unit: setup
 
 test-e2e: setup
 	$(PY) -m pytest -m e2e
+
+test-faults: setup
+	$(PY) -m pytest -m faults
 
 # --- generated code -----------------------------------------------------------
 

@@ -54,7 +54,6 @@ RUNTIME_SOURCES = REPO / "statefun-runtime"  # the one module.yaml and flink-con
 
 PYTHON = sys.executable  # the venv python this script runs with also runs the Python services
 SERVICES = ["kafka-broker", "master", "worker", "python-worker", "merchant-service", "simulator"]
-TOPICS = ["transactions", "confirmed", "thresholds", "alerts", "dead-letters"]
 KAFKA_PORT, KAFKA_CONTROLLER_PORT = 9092, 9093
 FLINK_REST = "http://127.0.0.1:8001"
 PYTHON_WORKER_HEALTH = "http://127.0.0.1:8000/health"
@@ -149,9 +148,10 @@ def local_only_flink_settings() -> dict[str, str]:
     }
 
 
-def render_runtime_config() -> None:
+def render_runtime_config(module_yaml: Path) -> None:
     """Write module.yaml and flink-conf.yaml for local mode into .local-run/conf."""
-    sources = {name: (RUNTIME_SOURCES / name).read_text() for name in ("module.yaml", "flink-conf.yaml")}
+    sources = {"module.yaml": module_yaml.read_text(),
+               "flink-conf.yaml": (RUNTIME_SOURCES / "flink-conf.yaml").read_text()}
     rendered = dict(sources)
     for old, new in local_substitutions():
         if not any(old in text for text in sources.values()):
@@ -423,26 +423,13 @@ def running_job() -> str | None:
     return None
 
 
-def create_topics(attempts: int = 10) -> None:
-    from kafka.admin import KafkaAdminClient, NewTopic  # kafka-python, in the venv
-    from kafka.errors import KafkaError
-
-    # The port opens a moment before the broker answers metadata requests.
-    for attempt in range(1, attempts + 1):
-        try:
-            admin = KafkaAdminClient(bootstrap_servers=f"127.0.0.1:{KAFKA_PORT}", client_id="workshop-up")
-            break
-        except KafkaError:
-            if attempt == attempts:
-                raise
-            time.sleep(2)
-    try:
-        missing = [topic for topic in TOPICS if topic not in set(admin.list_topics())]
-        if missing:
-            admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1) for topic in missing])
-            print(f"  created topics: {', '.join(missing)}")
-    finally:
-        admin.close()
+def create_topics() -> None:
+    """The same script as docker-compose's create-topics service, with the topics' settings."""
+    result = subprocess.run([PYTHON, str(REPO / "simulator" / "create_topics.py"),
+                             "--bootstrap", f"127.0.0.1:{KAFKA_PORT}"], capture_output=True, text=True)
+    print("  " + (result.stdout + result.stderr).strip().replace("\n", "\n  "))
+    if result.returncode != 0:
+        sys.exit("could not create the topics")
 
 
 def wait_until(checks: dict[str, Callable[[], bool]], started: float) -> bool:
@@ -502,7 +489,7 @@ def up(args: argparse.Namespace) -> int:
     savepoint = resolve_savepoint(args.savepoint) if args.savepoint else None
     fetch.ensure_all()
     prepare_run_folder()
-    render_runtime_config()
+    render_runtime_config(Path(args.module))
     server_properties = write_kafka_config()
     format_kafka_storage_once(server_properties)
     SUPERVISORD_CONF.write_text(supervisord_conf(programs(savepoint, server_properties)))
@@ -608,6 +595,8 @@ def main() -> int:
     up_parser = commands.add_parser("up", help="start everything and wait until it is healthy")
     up_parser.add_argument("--savepoint", metavar="PATH", help="start the job from this savepoint folder")
     up_parser.add_argument("--no-simulator", action="store_true", help="do not start the simulator")
+    up_parser.add_argument("--module", metavar="YAML", default=str(RUNTIME_SOURCES / "module.yaml"),
+                           help="another module.yaml, e.g. an older version for an upgrade (default: %(default)s)")
     up_parser.set_defaults(run=up)
     down_parser = commands.add_parser("down", help="stop everything")
     down_parser.add_argument("-v", "--volumes", action="store_true",

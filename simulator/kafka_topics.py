@@ -12,4 +12,24 @@ DEAD_LETTERS = "dead-letters"        # key: function id, value: DeadLetter
 
 ALL = (TRANSACTIONS, CONFIRMED, THRESHOLDS, ALERTS, DEAD_LETTERS)
 
+# StateFun's Kafka ingress routes each record by its key, and fails the whole job on a
+# record without one (and again after every restart: the pipeline would stall). Kafka
+# refuses keyless records on a topic whose cleanup policy includes "compact", so the
+# producer that made the mistake gets the error instead. With the compaction lag at its
+# maximum no record is ever compacted away: the topic keeps every record, as "delete" does.
+_KEYS_REQUIRED = {"cleanup.policy": "compact,delete", "min.compaction.lag.ms": str(2 ** 63 - 1)}
+
+# A dead letter carries the bad record's key and value (together at most Kafka's default
+# 1 MiB) plus a reason, so its topic, and the egress producer (module.yaml), take 4 MiB:
+# a dead letter must never be too large to write, or the job would fail on it.
+DEAD_LETTER_MAX_BYTES = 4 * 1024 * 1024
+
+CONFIGS = {
+    TRANSACTIONS: _KEYS_REQUIRED,
+    CONFIRMED: _KEYS_REQUIRED,
+    THRESHOLDS: _KEYS_REQUIRED,
+    ALERTS: {},
+    DEAD_LETTERS: {"max.message.bytes": str(DEAD_LETTER_MAX_BYTES)},
+}
+
 DEFAULT_BOOTSTRAP = "kafka-broker:9092"

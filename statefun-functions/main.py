@@ -77,6 +77,9 @@ functions = StatefulFunctions()
         ValueSpec(name="fraud_count", type=REPORTED_FRAUD),
         ValueSpec(name="merchant_score", type=MERCHANT_SCORE),
         ValueSpec(name="threshold", type=CUSTOM_THRESHOLD),
+        # Remembers a finished transaction's score for an hour, so that the same record
+        # delivered again (a producer's retry, say) is not scored, nor alerted, twice.
+        ValueSpec(name="scored", type=FRAUD_SCORE, expire_after_write=timedelta(hours=1)),
     ])
 @dead_letter_on_failure
 def transaction_manager(context: Context, message: Message):
@@ -98,15 +101,21 @@ def transaction_manager(context: Context, message: Message):
         raise BadMessage(f"the transaction manager does not take {message.value_typename()}")
 
 
+# Names become function ids and travel in every alert: keep them to a sane size.
+MAX_NAME_LENGTH = 256
+
+
 def start_scoring(context: Context, transaction):
     if not transaction.account or not transaction.merchant:
         raise BadMessage("a transaction needs an account and a merchant")
+    if len(transaction.account) > MAX_NAME_LENGTH or len(transaction.merchant) > MAX_NAME_LENGTH:
+        raise BadMessage(f"an account or merchant name longer than {MAX_NAME_LENGTH} characters")
     if transaction.amount < 0:
         raise BadMessage(f"a transaction cannot have a negative amount ({transaction.amount})")
     if context.storage.transaction is not None:
-        # The same record delivered twice while the first is still being
-        # scored (a producer retry, say): score it once.
         raise BadMessage("a duplicate of a transaction that is still being scored")
+    if context.storage.scored is not None:
+        raise BadMessage("a duplicate of a transaction scored within the last hour")
     context.storage.transaction = transaction
     send(context, COUNTER, transaction.account, QueryFraud(), QUERY_FRAUD)
     send(context, MERCHANT, transaction.merchant, QueryMerchantScore(), QUERY_MERCHANT_SCORE)
@@ -144,7 +153,8 @@ def decide(context: Context, fraud_score):
                       score=fraud_score.score, threshold=threshold)
         context.send_egress(kafka_egress_message(
             typename=KAFKA_EGRESS, topic=ALERTS_TOPIC, key=transaction.account, value=alert, value_type=ALERT))
-    # The transaction is done either way: drop everything this instance kept.
+    # The transaction is done either way: keep only its score, to recognise a duplicate.
+    context.storage.scored = fraud_score
     del context.storage.transaction
     del context.storage.fraud_count
     del context.storage.merchant_score
@@ -160,8 +170,8 @@ def decide(context: Context, fraud_score):
 def fraud_count(context: Context, message: Message):
     if message.is_type(CONFIRM_FRAUD):
         confirmation = parse(message, CONFIRM_FRAUD)
-        if confirmation.account and confirmation.account != context.address.id:
-            raise BadMessage(f"a confirmation for account {confirmation.account} was keyed {context.address.id}")
+        if confirmation.account != context.address.id:
+            raise BadMessage(f"a confirmation for account {confirmation.account!r} was keyed {context.address.id!r}")
         count = context.storage.fraud_count or ReportedFraud()
         count.count += 1
         context.storage.fraud_count = count
@@ -226,8 +236,8 @@ def threshold(context: Context, message: Message):
     account = context.address.id
     if message.is_type(CUSTOM_THRESHOLD):
         update = parse(message, CUSTOM_THRESHOLD)
-        if update.account and update.account != account:
-            raise BadMessage(f"a threshold for account {update.account} was keyed {account}")
+        if update.account != account:
+            raise BadMessage(f"a threshold for account {update.account!r} was keyed {account!r}")
         if not 0 <= update.threshold <= 100:
             raise BadMessage(f"a threshold must be from 0 (the default) to 100, not {update.threshold}")
         if update.threshold == 0:

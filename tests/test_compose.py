@@ -130,9 +130,11 @@ def test_container_ports_are_the_ones_the_programs_listen_on():
 
 # --- Kafka --------------------------------------------------------------------------------------
 
-def test_the_topics_created_are_the_simulators_and_the_docker_free_modes():
-    topics = services()["create-topics"]["environment"]["TOPICS"].split()
-    assert topics == list(kafka_topics.ALL) == workshop_constant("TOPICS")
+def test_both_modes_create_the_topics_with_the_same_script():
+    create_topics = services()["create-topics"]
+    assert create_topics["build"] == "./simulator"
+    assert create_topics["command"] == ["python", "create_topics.py", "--bootstrap", kafka_topics.DEFAULT_BOOTSTRAP]
+    assert '"simulator" / "create_topics.py"' in (ROOT / "local" / "workshop.py").read_text()
 
 
 def test_kafka_is_one_kraft_node_reachable_as_the_contract_says():
@@ -155,7 +157,7 @@ def test_kafka_runs_the_version_of_the_docker_free_mode():
     [broker] = [dependency for dependency in ElementTree.fromstring(pom).iterfind(".//m:dependency", namespace)
                 if dependency.findtext("m:artifactId", namespaces=namespace).startswith("kafka_")]
     version = broker.findtext("m:version", namespaces=namespace)
-    assert services()["kafka-broker"]["image"] == services()["create-topics"]["image"] == f"apache/kafka:{version}"
+    assert services()["kafka-broker"]["image"] == f"apache/kafka:{version}"
 
 
 # --- the StateFun runtime -----------------------------------------------------------------------

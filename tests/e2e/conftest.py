@@ -4,7 +4,8 @@ import sys
 
 import pytest
 
-from local_workshop import LAUNCHER, LocalWorkshop
+import kafka_topics
+from local_workshop import LAUNCHER, LocalWorkshop, Producer, TopicReader
 
 # The settings the expectations in these tests are computed with.
 THRESHOLD = 40
@@ -35,3 +36,17 @@ def workshop():
         yield local
     finally:
         local.down(volumes=True)
+
+
+@pytest.fixture
+def producer():
+    client = Producer()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def alerts():
+    reader = TopicReader(kafka_topics.ALERTS)
+    yield reader
+    reader.close()

@@ -6,7 +6,9 @@ python-worker and merchant-score service as local processes.
 """
 
 import json
+import os
 import pathlib
+import signal
 import subprocess
 import sys
 import time
@@ -51,14 +53,36 @@ class LocalWorkshop:
         print(result.stdout, file=sys.stderr, flush=True)
         assert result.returncode == 0, f"local/workshop.py {' '.join(args)} failed:\n{result.stdout[-3000:]}"
 
-    def up(self, savepoint: str | None = None) -> None:
-        self.launcher("up", "--no-simulator", *(["--savepoint", savepoint] if savepoint else []))
+    def up(self, savepoint: str | None = None, module: pathlib.Path | None = None) -> None:
+        self.launcher("up", "--no-simulator", *(["--savepoint", savepoint] if savepoint else []),
+                      *(["--module", str(module)] if module else []))
 
     def down(self, volumes: bool = False) -> None:
         self.launcher("down", *(["-v"] if volumes else []))
 
     def restart(self, service: str) -> None:
         self.launcher("restart", service)
+
+    def pid(self, service: str) -> int:
+        """The process id supervisord has for `service`."""
+        result = subprocess.run([sys.executable, "-m", "supervisor.supervisorctl", "-c",
+                                 str(ROOT / ".local-run" / "supervisord.conf"), "pid", service],
+                                capture_output=True, text=True)
+        assert result.stdout.strip().isdigit(), f"no pid for {service}: {result.stdout}{result.stderr}"
+        return int(result.stdout)
+
+    def kill_hard(self, service: str) -> int:
+        """kill -9 the service; supervisord starts it again, as a container's restart policy would."""
+        pid = self.pid(service)
+        os.kill(pid, signal.SIGKILL)
+        wait_for(f"{service} to be started again", lambda: self._restarted(service, pid), timeout=60)
+        return pid
+
+    def _restarted(self, service: str, old_pid: int) -> bool:
+        try:
+            return self.pid(service) != old_pid
+        except AssertionError:
+            return False
 
     def log(self, service: str) -> str:
         path = ROOT / ".local-run" / "logs" / f"{service}.log"
@@ -91,6 +115,10 @@ class Producer:
 
     def send(self, topic: str, key: str | None, value: bytes) -> None:
         self._producer.send(topic, key=None if key is None else key.encode(), value=value)
+
+    def send_and_wait(self, topic: str, key: str | None, value: bytes) -> None:
+        """Send one record and wait for the broker's answer; raises the KafkaError it refused with."""
+        self._producer.send(topic, key=None if key is None else key.encode(), value=value).get(timeout=30)
 
     def flush(self) -> None:
         self._producer.flush(timeout=30)

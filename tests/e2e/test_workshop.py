@@ -4,83 +4,16 @@ Each test uses accounts and transaction ids of its own (with this run's prefix),
 so the expectations are exact: the alerts that must appear, and no other.
 """
 
-import secrets
 import threading
 import time
 
-import pytest
-
 import kafka_topics
 from conftest import THRESHOLD
-from entities_pb2 import Alert, ConfirmFraud, CustomThreshold, DeadLetter, FeatureVector, Transaction
-from local_workshop import ROOT, Producer, TopicReader, wait_for
-from main import fraud_score
+from entities_pb2 import Alert, ConfirmFraud, CustomThreshold, DeadLetter, Transaction
+from expectations import ALERT_TIMEOUT, QUIET_SECONDS, account, alerted, merchant_scoring, score, send_transaction, \
+    settle
+from local_workshop import ROOT, TopicReader
 from merchant_service import merchant_score
-
-RUN = secrets.token_hex(3)
-ALERT_TIMEOUT = 120  # alerts appear when the checkpoint after them completes: every 10 s
-QUIET_SECONDS = 15   # long enough for one more checkpoint: nothing else may appear
-
-
-def merchant_scoring(low: int, high: int) -> str:
-    """A merchant name whose merchant-service score is within [low, high]."""
-    return next(name for name in (f"Shop{n}" for n in range(10_000)) if low <= merchant_score(name) <= high)
-
-
-def account(name: str) -> str:
-    return f"{name}-{RUN}"
-
-
-def score(transaction: Transaction, fraud_count: int = 0) -> int:
-    return fraud_score(FeatureVector(fraud_count=fraud_count, merchant_score=merchant_score(transaction.merchant),
-                                     amount=transaction.amount))
-
-
-@pytest.fixture
-def producer():
-    client = Producer()
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def alerts():
-    reader = TopicReader(kafka_topics.ALERTS)
-    yield reader
-    reader.close()
-
-
-def alerted(records, prefix: str) -> list[str]:
-    return [Alert.FromString(record.value).transaction_id for record in records
-            if Alert.FromString(record.value).transaction_id.startswith(prefix)]
-
-
-def send_transaction(producer, transaction_id: str, transaction: Transaction) -> None:
-    producer.send(kafka_topics.TRANSACTIONS, transaction_id, transaction.SerializeToString())
-
-
-def settle(producer, alerts, name: str, transaction: Transaction, expected_score: int) -> None:
-    """Wait until the runtime applied earlier confirmations or thresholds, by probing.
-
-    The probe transaction alerts only once the account's state is what the test set up;
-    it is sent again every few seconds until its alert, with the expected score, appears.
-    """
-    probes = []
-
-    def probe_alerted(records):
-        found = [Alert.FromString(r.value) for r in records]
-        if any(a.transaction_id in probes and a.score == expected_score for a in found):
-            return True
-        if not probes or time.monotonic() - probes_sent[-1] > 5:
-            probes.append(f"probe-{name}-{len(probes)}-{RUN}")
-            probes_sent.append(time.monotonic())
-            send_transaction(producer, probes[-1], transaction)
-            producer.flush()
-        return False
-
-    probes_sent = []
-    alerts.read_until(f"the probe of {name} to alert with score {expected_score}", probe_alerted, ALERT_TIMEOUT)
-
 
 def test_exactly_the_expected_alerts(workshop, producer, alerts):
     twice_confirmed, tolerant, strict, plain = (account(n) for n in ("twice", "tolerant", "strict", "plain"))

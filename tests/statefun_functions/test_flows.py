@@ -55,10 +55,23 @@ async def test_a_transaction_above_the_threshold_ends_as_one_alert(flow, configu
     assert flow.delivered == 9
 
 
-async def test_the_manager_keeps_no_state_after_a_transaction(flow):
+async def test_the_manager_keeps_only_the_score_after_a_transaction(flow):
     transact(flow, "t-1")
     await flow.run()
-    assert set(flow.instance(TRANSACTION_MANAGER, "t-1").state.values()) == {None}
+    state = flow.instance(TRANSACTION_MANAGER, "t-1").state
+    assert [name for name, value in state.items() if value is not None] == ["scored"]
+
+
+async def test_the_same_record_twice_alerts_once(flow, configure):
+    configure(fraud_threshold=-1)
+    transact(flow, "twice")
+    transact(flow, "twice")
+    await flow.run()
+    transact(flow, "twice")
+    await flow.run()
+
+    assert alerted_ids(flow) == ["twice"]
+    assert len(flow.topic(DEAD_LETTERS_TOPIC)) == 2
 
 
 async def test_confirmed_frauds_raise_the_score_until_an_alert(flow, configure):

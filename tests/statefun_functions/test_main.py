@@ -90,6 +90,7 @@ async def test_first_call_negotiates_the_managers_state(functions):
         "fraud_count": "com.googleapis/workshop.ReportedFraud",
         "merchant_score": "com.googleapis/workshop.MerchantScore",
         "threshold": "com.googleapis/workshop.CustomThreshold",
+        "scored": "com.googleapis/workshop.FraudScore",
     }
 
 
@@ -155,10 +156,26 @@ async def test_a_score_equal_to_the_threshold_raises_no_alert(manager, configure
 
 
 @pytest.mark.parametrize("fraud_score", [51, 20])
-async def test_the_manager_forgets_the_transaction_either_way(manager, fraud_score):
+async def test_the_manager_forgets_the_transaction_either_way_but_its_score(manager, fraud_score):
     await score(manager, fraud_score)
 
-    assert manager.state == {"transaction": None, "fraud_count": None, "merchant_score": None, "threshold": None}
+    assert {name: value for name, value in manager.state.items() if value is not None} == {
+        "scored": typed(FraudScore(score=fraud_score), FRAUD_SCORE)}
+
+
+async def test_the_scored_marker_expires_after_an_hour(functions):
+    request = to_function(TRANSACTION_MANAGER, TRANSACTION_ID, [typed(A_TRANSACTION, TRANSACTION)], state={})
+    response = FromFunction.FromString(await RequestReplyHandler(functions).handle_async(request.SerializeToString()))
+    [marker] = [value for value in response.incomplete_invocation_context.missing_values
+                if value.state_name == "scored"]
+    assert marker.expiration_spec.mode == FromFunction.ExpirationSpec.ExpireMode.AFTER_WRITE
+    assert marker.expiration_spec.expire_after_millis == 3600 * 1000
+
+
+async def test_a_duplicate_of_a_scored_transaction_raises_no_second_alert(manager, configure):
+    configure(fraud_threshold=-1)
+    assert alerts(await score(manager, fraud_score=70))
+    assert_refused(await manager.invoke(typed(A_TRANSACTION, TRANSACTION)), "scored within the last hour")
 
 
 @pytest.mark.parametrize("custom, fraud_score, alerted", [
@@ -186,6 +203,7 @@ async def test_the_default_threshold_ranges_from_alert_all_to_alert_none(manager
     (Transaction(account=ACCOUNT, amount=3), "needs an account and a merchant"),
     (Transaction(merchant="Uparc", amount=3), "needs an account and a merchant"),
     (Transaction(account=ACCOUNT, merchant="Uparc", amount=-3), "negative amount"),
+    (Transaction(account=ACCOUNT, merchant="U" * 257, amount=3), "longer than 256 characters"),
 ])
 async def test_an_incomplete_transaction_is_dead_lettered(manager, transaction, reason):
     letter = assert_refused(await manager.invoke(typed(transaction, TRANSACTION)), reason)
@@ -284,6 +302,11 @@ async def test_expiry_never_counts_below_zero(counter):
 
 async def test_a_confirmation_keyed_to_another_account_is_dead_lettered(counter):
     assert_refused(await counter.invoke(typed(ConfirmFraud(account="0xOTHER"), CONFIRM_FRAUD)), "was keyed")
+
+
+async def test_an_empty_confirmation_is_dead_lettered(counter):
+    assert_refused(await counter.invoke(raw_typed(CONFIRM_FRAUD.typename, b"")), "was keyed")
+    assert await query_count(counter) == 0
 
 
 async def test_a_transaction_on_the_confirmed_topic_is_dead_lettered(counter):
@@ -394,6 +417,8 @@ async def test_a_threshold_of_zero_restores_the_default(threshold):
     (CustomThreshold(threshold=101, account=ACCOUNT), "from 0 (the default) to 100"),
     (CustomThreshold(threshold=-5, account=ACCOUNT), "from 0 (the default) to 100"),
     (CustomThreshold(threshold=40, account="0xOTHER"), "was keyed"),
+    (CustomThreshold(threshold=40), "was keyed"),
+    (CustomThreshold(), "was keyed"),  # an empty record
 ])
 async def test_an_invalid_threshold_is_dead_lettered_and_the_old_one_kept(threshold, update, reason):
     await threshold.invoke(typed(CustomThreshold(threshold=70, account=ACCOUNT), CUSTOM_THRESHOLD))

@@ -1,0 +1,210 @@
+"""The promises of the README's "Guarantees", proven on the real runtime under faults.
+
+Run alone with `make test-faults`. Each test prints its counts.
+"""
+
+import pathlib
+import threading
+import time
+
+import pytest
+import yaml
+from kafka.errors import KafkaError
+
+import kafka_topics
+from conftest import THRESHOLD
+from entities_pb2 import ConfirmFraud, CustomThreshold, DeadLetter, Transaction
+from expectations import QUIET_SECONDS, account, alerted, merchant_scoring, score, send_transaction, settle, \
+    settle_all
+from local_workshop import ROOT, TopicReader
+
+pytestmark = pytest.mark.faults
+
+LOAD_RATE = 200        # transactions per second
+LOAD_SECONDS = 20
+FAULT_AFTER_SECONDS = 7
+RECOVERY_TIMEOUT = 300  # a lost TaskManager means a job restart from the last checkpoint
+
+
+def produce_load(producer, tag: str, confirmations: dict) -> tuple[list, list]:
+    """Steady traffic, with the confirmations spread over it; returns (sent, expected) ids."""
+    merchants = [merchant_scoring(0, 20), merchant_scoring(40, 60), merchant_scoring(80, 100)]
+    pending = [holder for holder, count in confirmations.items() for _ in range(count)]
+    total = LOAD_RATE * LOAD_SECONDS
+    confirm_every = total // (len(pending) + 1)
+    sent, expected = [], []
+    started = time.monotonic()
+    for number in range(total):
+        ahead = started + number / LOAD_RATE - time.monotonic()
+        if ahead > 0:
+            time.sleep(ahead)
+        transaction = Transaction(account=f"load{number % 50}-{tag}", merchant=merchants[number % 3],
+                                  amount=(number * 37) % 3000)
+        transaction_id = f"{tag}-load-{number}"
+        send_transaction(producer, transaction_id, transaction)
+        sent.append(transaction_id)
+        if score(transaction) > THRESHOLD:
+            expected.append(transaction_id)
+        if pending and number % confirm_every == confirm_every - 1:
+            holder = pending.pop()
+            producer.send(kafka_topics.CONFIRMED, holder, ConfirmFraud(account=holder).SerializeToString())
+    producer.flush()
+    return sent, expected
+
+
+def inflict(workshop, fault: str) -> None:
+    if fault == "kafka-broker":
+        workshop.restart("kafka-broker")
+    else:
+        workshop.kill_hard(fault)
+
+
+@pytest.mark.parametrize("fault", ["python-worker", "worker", "kafka-broker"])
+def test_alerts_and_counts_are_exactly_once_through_a_crash_under_load(workshop, producer, alerts, fault):
+    tag = account(fault)
+    # Accounts whose fraud count the test reads back: a custom threshold of 1 makes every
+    # probe of theirs alert, and the score tells the count (20 points a fraud).
+    confirmations = {f"counted{n}-{tag}": 1 + n % 3 for n in range(12)}
+    for holder in confirmations:
+        producer.send(kafka_topics.THRESHOLDS, holder, CustomThreshold(account=holder, threshold=1).SerializeToString())
+
+    result = {}
+    traffic = threading.Thread(target=lambda: result.update(zip(("sent", "expected"),
+                                                                produce_load(producer, tag, confirmations))))
+    traffic.start()
+    time.sleep(FAULT_AFTER_SECONDS)
+    inflict(workshop, fault)
+    traffic.join()
+    sent, expected = result["sent"], result["expected"]
+
+    alerts.read_until(f"{len(expected)} alerts after the {fault} fault",
+                      lambda records: set(expected) <= set(alerted(records, f"{tag}-load-")), RECOVERY_TIMEOUT)
+    got = alerted(alerts.read_for(QUIET_SECONDS), f"{tag}-load-")
+    missing, unexpected = set(expected) - set(got), set(got) - set(expected)
+    print(f"\n{fault} crash: sent {len(sent)}, expected {len(expected)}, received {len(got)}, "
+          f"duplicates {len(got) - len(set(got))}, missing {len(missing)}, unexpected {len(unexpected)}")
+    assert len(got) == len(set(got)) and not missing and not unexpected
+
+    calm = merchant_scoring(4, 10)
+    settle_all(producer, alerts, {
+        holder: (Transaction(account=holder, merchant=calm, amount=0),
+                 score(Transaction(account=holder, merchant=calm, amount=0), fraud_count=count))
+        for holder, count in confirmations.items()})
+    print(f"{fault} crash: fraud counts of {len(confirmations)} accounts equal the "
+          f"{sum(confirmations.values())} confirmations sent")
+
+
+def test_the_same_transaction_record_twice_alerts_once(workshop, producer, alerts):
+    risky = Transaction(account=account("doubled"), merchant=merchant_scoring(95, 100), amount=4000)
+    at_once, later = account("doubled-at-once"), account("doubled-later")
+    for transaction_id in (at_once, later):
+        send_transaction(producer, transaction_id, risky)
+        send_transaction(producer, transaction_id, risky)  # a producer's retry: same key, same value
+    producer.flush()
+    alerts.read_until("the first alerts", lambda rs: len(set(alerted(rs, "doubled-"))) == 2, 120)
+    send_transaction(producer, later, risky)  # once more, after it was scored
+    producer.flush()
+
+    got = alerted(alerts.read_for(QUIET_SECONDS), "doubled-")
+    print(f"\nduplicates on input: sent 5 records of 2 transactions, alerts {len(got)}")
+    assert sorted(got) == sorted([at_once, later])
+
+
+POISON = {
+    "malformed": b"\x0a\xff\xff\xff\x0f not protobuf",
+    "wrong-type": None,  # filled in per topic below
+    "empty": b"",
+    "oversized": b"\xff" * 1_000_000,  # just under Kafka's 1 MiB default
+}
+
+
+def wrong_type_for(topic: str) -> bytes:
+    """A well-formed record of another topic's message type."""
+    if topic == kafka_topics.CONFIRMED:
+        return Transaction(account="x", merchant="y", amount=1).SerializeToString()
+    return ConfirmFraud(account="x").SerializeToString()
+
+
+def test_poison_records_are_dead_lettered_and_the_pipeline_keeps_flowing(workshop, producer, alerts):
+    tag = account("poison")
+    # State that poison must not touch: one fraud for this account, a custom threshold for that.
+    counted, strict = f"poison-counted-{tag}", f"poison-strict-{tag}"
+    producer.send(kafka_topics.CONFIRMED, counted, ConfirmFraud(account=counted).SerializeToString())
+    producer.send(kafka_topics.THRESHOLDS, strict, CustomThreshold(account=strict, threshold=10).SerializeToString())
+
+    expected_letters = {}
+    for topic, holder in ((kafka_topics.TRANSACTIONS, f"poison-tx-{tag}"),
+                          (kafka_topics.CONFIRMED, counted), (kafka_topics.THRESHOLDS, strict)):
+        for kind, value in POISON.items():
+            value = wrong_type_for(topic) if value is None else value
+            key = holder if topic != kafka_topics.TRANSACTIONS else f"{holder}-{kind}"
+            producer.send(topic, key, value)
+            expected_letters.setdefault(key, []).append(value)
+    producer.flush()
+
+    refused = 0
+    for topic in (kafka_topics.TRANSACTIONS, kafka_topics.CONFIRMED, kafka_topics.THRESHOLDS):
+        with pytest.raises(KafkaError) as no_key:  # the topics' settings refuse keyless records
+            producer.send_and_wait(topic, None, POISON["malformed"])
+        refused += 1
+        assert "without key" in str(no_key.value).lower() or "InvalidRecord" in type(no_key.value).__name__
+        with pytest.raises(KafkaError):  # and anything over Kafka's record size limit
+            producer.send_and_wait(topic, f"too-large-{tag}", b"\0" * (2 * 1024 * 1024))
+        refused += 1
+
+    dead_letters = TopicReader(kafka_topics.DEAD_LETTERS)
+    total = sum(len(values) for values in expected_letters.values())
+
+    def ours(records):
+        return [r for r in records if r.key.decode(errors="replace") in expected_letters]
+    records = dead_letters.read_until(f"{total} dead letters", lambda rs: len(ours(rs)) >= total, 120)
+    letters = [(r.key.decode(), DeadLetter.FromString(r.value)) for r in ours(records)]
+    dead_letters.close()
+    print(f"\npoison: tried {total + refused} bad records, {refused} refused by Kafka at the producer, "
+          f"{len(letters)} dead-lettered")
+    assert len(letters) == total
+    for key, letter in letters:
+        assert letter.reason and letter.payload in expected_letters[key]
+
+    # The pipeline flows and the state is intact: the fraud still counts, the threshold still holds.
+    calm = merchant_scoring(30, 40)
+    counted_probe = Transaction(account=counted, merchant=calm, amount=200)
+    strict_probe = Transaction(account=strict, merchant=calm, amount=0)
+    settle_all(producer, alerts, {"poison-counted": (counted_probe, score(counted_probe, fraud_count=1)),
+                                  "poison-strict": (strict_probe, score(strict_probe))})
+
+
+def module_without_the_thresholds_ingress(folder: pathlib.Path) -> pathlib.Path:
+    documents = yaml.safe_load_all((ROOT / "statefun-runtime" / "module.yaml").read_text())
+    older = [doc for doc in documents if doc["spec"].get("id") != "ververica/thresholds"]
+    path = folder / "module-before-thresholds.yaml"
+    path.write_text(yaml.safe_dump_all(older, sort_keys=False))
+    return path
+
+
+def test_the_stateful_upgrade_of_the_advanced_exercise(workshop, producer, alerts, tmp_path):
+    """Run without the thresholds ingress, savepoint, restart with it: state kept, thresholds honoured."""
+    workshop.down(volumes=True)
+    workshop.up(module=module_without_the_thresholds_ingress(tmp_path))
+    fraudster, careful = account("upgrade-fraudster"), account("upgrade-careful")
+    for _ in range(2):
+        producer.send(kafka_topics.CONFIRMED, fraudster, ConfirmFraud(account=fraudster).SerializeToString())
+    producer.send(kafka_topics.THRESHOLDS, careful, CustomThreshold(account=careful, threshold=5).SerializeToString())
+    producer.flush()
+    calm = merchant_scoring(24, 40)
+    fraud_probe = Transaction(account=fraudster, merchant=calm, amount=0)
+    settle(producer, alerts, "upgrade-fraudster", fraud_probe, score(fraud_probe, fraud_count=2))
+    careful_probe = Transaction(account=careful, merchant=calm, amount=0)
+    send_transaction(producer, account("careful-before"), careful_probe)
+    producer.flush()
+    assert not alerted(alerts.read_for(QUIET_SECONDS), "careful-before-"), "the old version has no thresholds"
+
+    location = workshop.take_savepoint()
+    workshop.down()
+    workshop.up(savepoint=location.removeprefix("file:"))  # the full module.yaml
+
+    settle_all(producer, alerts, {"upgraded-fraudster": (fraud_probe, score(fraud_probe, fraud_count=2)),
+                                  "upgraded-careful": (careful_probe, score(careful_probe))})
+    ids = [transaction_id for transaction_id in alerted(alerts.read_for(QUIET_SECONDS), "")]
+    print(f"\nupgrade: {len(ids)} alerts in all, duplicates {len(ids) - len(set(ids))}")
+    assert len(ids) == len(set(ids)), "a transaction was processed twice across the upgrade"
