@@ -8,7 +8,7 @@ CHECKS_VENV := .venv-checks
 GENERATED := statefun-functions/entities_pb2.py simulator/entities_pb2.py
 SERVICE ?=
 
-.PHONY: help setup test test-unit test-e2e test-faults proto check-generated check-docker images check-images lock up down status logs restart clean
+.PHONY: help setup test test-unit test-e2e test-faults proto check-generated check-docker images check-images bench-setup bench bench-short lock up down status logs restart clean
 
 help:
 	@echo "make setup              create .venv with the pinned dependencies"
@@ -18,6 +18,7 @@ help:
 	@echo "make test-faults        only the fault suite: crashes under load, poison input, upgrade"
 	@echo "make up [SAVEPOINT=..]  run the whole workshop locally, without Docker"
 	@echo "make down | status | logs [SERVICE=..] | restart SERVICE=.."
+	@echo "make bench | bench-short  the benchmarks of BENCHMARKS.md (~15 min | < 2 min)"
 	@echo "make proto              regenerate the Python code of protobuf/entities.proto"
 	@echo "make images             re-render images/architecture.svg from its Graphviz source"
 
@@ -29,7 +30,7 @@ $(VENV)/.installed: requirements-dev.txt constraints.txt statefun-functions/requ
 
 setup: $(VENV)/.installed
 
-test: check-generated check-docker check-images test-unit test-e2e
+test: check-generated check-docker check-images bench-setup test-unit test-e2e bench-short
 
 test-unit: setup
 	$(PY) -m pytest -m "not e2e"
@@ -81,6 +82,19 @@ lock: setup
 	{ echo "# Exact versions of everything requirements-dev.txt pulls in (make lock rewrites it)."; \
 	  $(PY) -m pip freeze --exclude-editable; } > constraints.txt
 
+# --- benchmarks (BENCHMARKS.md) ------------------------------------------------------------
+# bench/.venv-fast is python-worker on protobuf's upb backend (uv's resolver override of the
+# SDK's protobuf<4 pin), for the benchmarks and the equivalence test; wrk comes from apt.
+
+bench-setup: setup
+	bench/run.sh setup
+
+bench: setup
+	bench/run.sh full
+
+bench-short: setup
+	bench/run.sh short
+
 # --- the workshop without Docker -----------------------------------------------
 
 up: setup
@@ -97,4 +111,4 @@ restart:
 	$(PY) local/workshop.py restart $(SERVICE)
 
 clean:
-	rm -rf $(VENV) $(PROTOC_VENV) $(CHECKS_VENV) .pytest_cache
+	rm -rf $(VENV) $(PROTOC_VENV) $(CHECKS_VENV) bench/.venv-fast .pytest_cache

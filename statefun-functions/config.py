@@ -23,6 +23,12 @@ DEFAULT_MERCHANT_SERVICE_URL = "http://merchant-service:8002"
 # Inside a container the worker must listen on all interfaces; the host side
 # of the port mapping is what binds to 127.0.0.1. Run directly, it stays local.
 DEFAULT_BIND_ADDRESS = "127.0.0.1"
+# Processes serving the port together (SO_REUSEPORT); see server.py and BENCHMARKS.md.
+DEFAULT_WORKERS = 1
+MAX_WORKERS = 64
+# auto: uvloop's event loop when it is installed (the fast worker's requirements), else asyncio's.
+DEFAULT_EVENT_LOOP = "auto"
+EVENT_LOOPS = ("auto", "asyncio", "uvloop")
 
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h|d)$")
 _UNITS = {"ms": "milliseconds", "s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -39,6 +45,8 @@ class Settings:
     merchant_service_url: str
     bind_address: str
     port: int
+    workers: int = DEFAULT_WORKERS
+    event_loop: str = DEFAULT_EVENT_LOOP
 
 
 def parse_duration(text: str) -> timedelta:
@@ -73,6 +81,18 @@ def parse_port(text: str) -> int:
     return int(text)
 
 
+def parse_workers(text: str) -> int:
+    if not text.strip().isdigit() or not 1 <= int(text) <= MAX_WORKERS:
+        raise ValueError(f"{text!r} is not a number of processes from 1 to {MAX_WORKERS}")
+    return int(text)
+
+
+def parse_event_loop(text: str) -> str:
+    if text.strip() not in EVENT_LOOPS:
+        raise ValueError(f"{text!r} is not one of {', '.join(EVENT_LOOPS)}")
+    return text.strip()
+
+
 def _read(environ: Mapping[str, str], name: str, default: str, parse):
     raw = environ.get(name, "") or default
     try:
@@ -89,6 +109,8 @@ def from_environment(environ: Mapping[str, str] = os.environ) -> Settings:
         merchant_service_url=_read(environ, "MERCHANT_SERVICE_URL", DEFAULT_MERCHANT_SERVICE_URL, parse_url),
         bind_address=_read(environ, "BIND_ADDRESS", DEFAULT_BIND_ADDRESS, str.strip),
         port=_read(environ, "PORT", str(HTTP_PORT), parse_port),
+        workers=_read(environ, "WORKERS", str(DEFAULT_WORKERS), parse_workers),
+        event_loop=_read(environ, "EVENT_LOOP", DEFAULT_EVENT_LOOP, parse_event_loop),
     )
 
 

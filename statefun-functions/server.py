@@ -5,8 +5,11 @@ run() serves it. Bad requests get a 4xx with a one-line reason (and a log line),
 never a stack trace; the worker keeps serving.
 """
 
+import asyncio
 import logging
 import os
+import signal
+import socket
 import sys
 
 from aiohttp import web
@@ -69,7 +72,7 @@ def diagnose(functions: StatefulFunctions, body: bytes) -> tuple[int, str]:
     request = ToFunction()
     try:
         request.ParseFromString(body)
-    except DecodeError:
+    except (DecodeError, UnicodeDecodeError):  # pure-Python protobuf reports bad UTF-8 as the latter
         return 400, f"the body ({len(body)} bytes) is not a serialized StateFun ToFunction message"
     target = request.invocation.target
     if not target.namespace or not target.type:
@@ -77,6 +80,8 @@ def diagnose(functions: StatefulFunctions, body: bytes) -> tuple[int, str]:
     typename = f"{target.namespace}/{target.type}"
     if typename not in served(functions):
         return 404, f"no function {typename} is served here"
+    if not target.id:
+        return 400, f"the ToFunction message names no instance of {typename}"
     return 500, f"internal error while invoking {typename}/{target.id}"
 
 
@@ -90,13 +95,113 @@ async def health(request: web.Request) -> web.Response:
 
 def run(functions: StatefulFunctions, settings, on_shutdown=()) -> None:
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    log.info("serving %d functions at http://%s:%d%s", len(served(functions)),
-             settings.bind_address, settings.port, STATEFUN_PATH)
+                        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
+    loop = use_event_loop(settings.event_loop)
+    log.info("serving %d functions at http://%s:%d%s with %d process(es) on %s", len(served(functions)),
+             settings.bind_address, settings.port, STATEFUN_PATH, settings.workers, loop)
+    if settings.workers == 1:
+        serve(functions, settings, on_shutdown)
+    else:
+        sys.exit(serve_in_processes(functions, settings, on_shutdown))
+
+
+def use_event_loop(choice: str) -> str:
+    """Install the event loop asked for ('auto': uvloop if installed); returns its name.
+
+    uvloop runs aiohttp's sockets and callbacks in C: with protobuf on upb, the HTTP
+    side is most of what is left of an invocation's cost (BENCHMARKS.md).
+    """
+    if choice == "asyncio":
+        return "asyncio"
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":
+            sys.exit("python-worker: invalid setting EVENT_LOOP: uvloop is not installed")
+        return "asyncio"
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return "uvloop"
+
+
+def serve(functions: StatefulFunctions, settings, on_shutdown=(), reuse_port: bool = False) -> None:
+    """One event loop serving the endpoint until SIGTERM or SIGINT."""
     try:
         # No access log: the runtime calls this endpoint thousands of times a second.
         web.run_app(create_app(functions, on_shutdown), host=settings.bind_address, port=settings.port,
-                    access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS, print=None)
+                    reuse_port=reuse_port or None, access_log=None,
+                    shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS, print=None)
     except OSError as problem:  # most often: the port is taken, by an earlier worker
         sys.exit(f"python-worker: cannot listen on {settings.bind_address}:{settings.port}: {problem.strerror}")
     log.info("stopped")
+
+
+# --- several processes on one port ---------------------------------------------------------
+#
+# One Python process runs one invocation at a time, and the protobuf work of the
+# SDK keeps it on one core. With WORKERS=n, n forked copies of the endpoint each
+# listen on the same port with SO_REUSEPORT, and the kernel spreads the runtime's
+# connections over them. They share nothing: all state travels in the requests.
+# This parent only watches them: SIGTERM/SIGINT stop them all, and when one dies
+# the others are stopped too, so that supervisord (or Docker) restarts the lot.
+
+def serve_in_processes(functions: StatefulFunctions, settings, on_shutdown=()) -> int:
+    """Fork settings.workers servers on one port; wait for them; the exit status."""
+    if port_answers(settings.bind_address, settings.port):
+        # SO_REUSEPORT would quietly share the port with an earlier worker: refuse instead.
+        return f"python-worker: cannot listen on {settings.bind_address}:{settings.port}: it is taken"
+    children = []
+    for _ in range(settings.workers):
+        pid = os.fork()
+        if pid == 0:
+            os._exit(serve_child(functions, settings, on_shutdown))
+        children.append(pid)
+
+    stopping = False
+
+    def stop(signum=None, _frame=None):
+        nonlocal stopping
+        stopping = True
+        for child in children:
+            try:
+                os.kill(child, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    status = 0
+    running = set(children)
+    while running:
+        child, wait_status = os.wait()
+        running.discard(child)
+        code = os.waitstatus_to_exitcode(wait_status)
+        if not stopping:
+            log.error("server process %d exited (%d): stopping the others", child, code)
+            status = 1
+            stop()
+    return status
+
+
+def serve_child(functions: StatefulFunctions, settings, on_shutdown) -> int:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # run_app installs its own handlers
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        serve(functions, settings, on_shutdown, reuse_port=True)
+    except SystemExit as problem:  # serve()'s message, or aiohttp's GracefulExit
+        if isinstance(problem.code, str):
+            print(problem.code, file=sys.stderr, flush=True)
+            return 1
+        return problem.code or 0
+    except BaseException:  # noqa: BLE001 - the parent reports the exit
+        log.exception("server process failed")
+        return 1
+    return 0
+
+
+def port_answers(host: str, port: int) -> bool:
+    probe = "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
+    try:
+        with socket.create_connection((probe, port), timeout=0.5):
+            return True
+    except OSError:
+        return False

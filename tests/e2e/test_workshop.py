@@ -7,6 +7,8 @@ so the expectations are exact: the alerts that must appear, and no other.
 import threading
 import time
 
+import psutil
+
 import kafka_topics
 from conftest import THRESHOLD
 from entities_pb2 import Alert, ConfirmFraud, CustomThreshold, DeadLetter, Transaction
@@ -38,7 +40,7 @@ def test_exactly_the_expected_alerts(workshop, producer, alerts):
     for number in range(160):
         holder = (twice_confirmed, tolerant, strict, plain)[number % 4]
         transaction = Transaction(account=holder, merchant=merchants[number // 4 % 4], amount=(number * 53) % 3000)
-        transaction_id = f"main-{number}-{RUN}"
+        transaction_id = account(f"main-{number}")
         send_transaction(producer, transaction_id, transaction)
         if score(transaction, frauds.get(holder, 0)) > thresholds.get(holder, THRESHOLD):
             expected.append(transaction_id)
@@ -61,9 +63,9 @@ def test_exactly_the_expected_alerts(workshop, producer, alerts):
 
 def test_a_malformed_record_is_dead_lettered_and_the_stream_keeps_flowing(workshop, producer, alerts):
     dead_letters = TopicReader(kafka_topics.DEAD_LETTERS)
-    bad_key = f"malformed-{RUN}"
+    bad_key = account("malformed")
     producer.send(kafka_topics.TRANSACTIONS, bad_key, b"\x0a\xff\xff not a transaction")
-    good = f"after-malformed-{RUN}"
+    good = account("after-malformed")
     send_transaction(producer, good, Transaction(account=account("plain"), merchant=merchant_scoring(95, 100),
                                                  amount=5000))
     producer.flush()
@@ -86,7 +88,7 @@ def test_restarting_python_worker_mid_stream_loses_and_duplicates_nothing(worksh
         for number in range(400):  # 8 s at 50 per second
             transaction = Transaction(account=account(f"steady{number % 9}"), merchant=merchants[number % 2],
                                       amount=(number * 71) % 2500)
-            transaction_id = f"restart-{number}-{RUN}"
+            transaction_id = account(f"restart-{number}")
             send_transaction(producer, transaction_id, transaction)
             sent.append(transaction_id)
             if score(transaction) > THRESHOLD:
@@ -131,9 +133,9 @@ def test_a_savepoint_restores_counts_and_thresholds_without_reprocessing(worksho
     workshop.up(savepoint=location.removeprefix("file:"))
     assert "from savepoint" in workshop.log("master").lower()
 
-    after_restore = f"after-restore-{RUN}"
+    after_restore = account("after-restore")
     send_transaction(producer, after_restore, fraud_probe)
-    strict_after = f"strict-after-restore-{RUN}"
+    strict_after = account("strict-after-restore")
     send_transaction(producer, strict_after, threshold_probe)
     producer.flush()
     records = alerts.read_until("the alerts after the restore",
@@ -147,3 +149,16 @@ def test_a_savepoint_restores_counts_and_thresholds_without_reprocessing(worksho
     scores = {Alert.FromString(r.value).transaction_id: Alert.FromString(r.value).score for r in records}
     assert scores[after_restore] == score(fraud_probe, fraud_count=1)
     assert scores[strict_after] == score(threshold_probe)
+
+
+def test_every_listening_port_of_the_local_mode_is_on_loopback(workshop):
+    supervisord = psutil.Process(int((ROOT / ".local-run" / "supervisord.pid").read_text()))
+    listening = []
+    for process in [supervisord, *supervisord.children(recursive=True)]:
+        for connection in process.net_connections(kind="inet"):
+            if connection.status == psutil.CONN_LISTEN:
+                listening.append(connection.laddr)
+    ports = {address.port for address in listening}
+    print(f"\n{len(listening)} listening sockets, ports {sorted(ports)}")
+    assert {8000, 8001, 8002, 9092} <= ports
+    assert all(address.ip in ("127.0.0.1", "::1", "::ffff:127.0.0.1") for address in listening), listening

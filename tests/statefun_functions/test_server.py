@@ -55,6 +55,10 @@ async def test_a_batch_far_above_one_mebibyte_is_accepted(client):
     (b"\xff\xff\xff\xff", 400, "is not a serialized StateFun ToFunction"),
     (b"", 400, "names no target function"),
     (to_function("ververica/nobody", "1", [], {}).SerializeToString(), 404, "no function ververica/nobody"),
+    (to_function(MODEL, "", [typed(FeatureVector(), FEATURE_VECTOR)], {}).SerializeToString(), 400,
+     "names no instance of ververica/model"),
+    # found by the fuzzer: a string field that is not UTF-8 (the target's namespace)
+    (b"\xa2\x06\x05\x0a\x03\x0a\x01\xf6", 400, "is not a serialized StateFun ToFunction"),
 ])
 async def test_a_bad_request_gets_a_4xx_with_a_one_line_reason(client, caplog, body, status, reason):
     response = await client.post(STATEFUN_PATH, data=body)
@@ -100,8 +104,9 @@ def test_an_invalid_setting_stops_the_worker_naming_the_variable(variable, value
     assert "Traceback" not in output
 
 
-def test_python_main_serves_and_stops_cleanly_on_sigterm(unused_tcp_port):
-    worker = start_worker({"PORT": str(unused_tcp_port)})
+@pytest.mark.parametrize("processes", [1, 2])
+def test_python_main_serves_and_stops_cleanly_on_sigterm(unused_tcp_port, processes):
+    worker = start_worker({"PORT": str(unused_tcp_port), "WORKERS": str(processes)})
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -117,7 +122,8 @@ def test_python_main_serves_and_stops_cleanly_on_sigterm(unused_tcp_port):
     finally:
         worker.kill()
     assert worker.returncode == 0
-    assert "serving 5 functions" in output and "stopped" in output
+    assert "serving 5 functions" in output
+    assert output.count("stopped") == processes, output  # each server process stopped cleanly
 
 
 async def _get_health(port):

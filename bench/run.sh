@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Reproduces BENCHMARKS.md.   bench/run.sh setup | endpoint | e2e | full | short
+#   setup     bench/.venv-fast (protobuf upb through uv's override) and wrk (apt)
+#   full      endpoint (3 rounds) + end to end (10 s, 2 s, 500 ms checkpoints; 100..2000 tx/s) + plot
+#   short     what CI can afford (< 2 min): the equivalence test, endpoint baseline vs best
+#             (1 round, 4 s), end to end at 2 s checkpoints for 250 and 1000 tx/s (5 s steps)
+# The end-to-end part takes /tmp/workshop-topology.lock and uses the fixed ports 8000-8002/9092/9093.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3.11}
+FAST=bench/.venv-fast/bin/python
+
+setup() {
+  if [ ! -x bench/.venv-fast/bin/uv ]; then
+    "$PYTHON" -m venv bench/.venv-fast
+    bench/.venv-fast/bin/pip install --quiet uv==0.13.9
+  fi
+  bench/.venv-fast/bin/uv pip install --quiet --python "$FAST" -r bench/requirements.txt \
+      --override bench/protobuf-override.txt
+  command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+  .venv/bin/python -m pytest -q tests/statefun_functions/test_protobuf_upb_equivalence.py
+}
+
+case "${1:-full}" in
+  setup) setup ;;
+  endpoint) setup; "$FAST" bench/endpoint.py "${@:2}" ;;
+  e2e) setup; "$FAST" bench/e2e.py "${@:2}" ;;
+  full)
+    setup
+    "$FAST" bench/endpoint.py --rounds 3 --duration 8
+    "$FAST" bench/e2e.py --worker fast
+    "$FAST" bench/plot.py --e2e bench/results/e2e-fast.json
+    ;;
+  short)
+    setup
+    "$FAST" bench/endpoint.py --short --out bench/results/endpoint-short.json
+    "$FAST" bench/e2e.py --short
+    "$FAST" bench/plot.py --e2e bench/results/e2e-fast-short.json --endpoint bench/results/endpoint-short.json \
+        --out bench/out/benchmarks-short.png
+    ;;
+  *) echo "usage: $0 setup|endpoint|e2e|full|short" >&2; exit 2 ;;
+esac

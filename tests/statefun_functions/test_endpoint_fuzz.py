@@ -1,0 +1,163 @@
+"""Fuzzing the HTTP endpoint: random and mutated request bodies never get a 5xx, never hang it.
+
+The app runs in a thread of its own on a free port and is called over real HTTP, like the
+runtime calls it. Hypothesis draws the bodies: random bytes, valid requests with bytes
+flipped, cut or spliced, and well-formed requests whose every field is arbitrary.
+"""
+
+import asyncio
+import http.client
+import socket
+import threading
+
+import pytest
+from aiohttp import web
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from statefun.request_reply_pb2 import FromFunction, ToFunction, TypedValue
+
+import main
+import server
+from entities_pb2 import (ConfirmFraud, CustomThreshold, FeatureVector, FraudScore, MerchantScore, QueryFraud,
+                          QueryThreshold, ReportedFraud, Transaction)
+from harness import address, to_function, typed
+from message_types import (CONFIRM_FRAUD, CUSTOM_THRESHOLD, FEATURE_VECTOR, FRAUD_SCORE, MERCHANT_SCORE, QUERY_FRAUD,
+                           QUERY_THRESHOLD, REPORTED_FRAUD, TRANSACTION)
+from names import COUNTER, MODEL, STATEFUN_PATH, THRESHOLD, TRANSACTION_MANAGER
+
+ASKER = address(TRANSACTION_MANAGER, "t-1")
+TYPENAMES = [t.typename for t in (TRANSACTION, CONFIRM_FRAUD, CUSTOM_THRESHOLD, FEATURE_VECTOR, FRAUD_SCORE,
+                                  MERCHANT_SCORE, QUERY_FRAUD, QUERY_THRESHOLD, REPORTED_FRAUD)]
+FUNCTIONS = [TRANSACTION_MANAGER, COUNTER, THRESHOLD, MODEL, "ververica/merchant", "ververica/unknown", "x/y"]
+STATE_NAMES = ["transaction", "fraud_count", "merchant_score", "threshold", "scored", "other"]
+
+# Valid requests to every function (the merchant's would call the merchant service: left out).
+CORPUS = [
+    to_function(TRANSACTION_MANAGER, "t-1", [typed(Transaction(account="a", merchant="m", amount=5), TRANSACTION)],
+                {name: None for name in STATE_NAMES[:5]}).SerializeToString(),
+    to_function(TRANSACTION_MANAGER, "t-1", [typed(ReportedFraud(count=1), REPORTED_FRAUD),
+                                             typed(MerchantScore(score=3), MERCHANT_SCORE)],
+                {"transaction": typed(Transaction(account="a", merchant="m"), TRANSACTION), "fraud_count": None,
+                 "merchant_score": None, "threshold": None, "scored": None}).SerializeToString(),
+    to_function(COUNTER, "a", [typed(ConfirmFraud(account="a"), CONFIRM_FRAUD), typed(QueryFraud(), QUERY_FRAUD)],
+                {"fraud_count": typed(ReportedFraud(count=2), REPORTED_FRAUD)}, [None, ASKER]).SerializeToString(),
+    to_function(THRESHOLD, "a", [typed(CustomThreshold(account="a", threshold=7), CUSTOM_THRESHOLD),
+                                 typed(QueryThreshold(), QUERY_THRESHOLD)],
+                {"threshold": None}, [None, ASKER]).SerializeToString(),
+    to_function(MODEL, "a", [typed(FeatureVector(fraud_count=1, merchant_score=9, amount=3), FEATURE_VECTOR)],
+                {}, [ASKER]).SerializeToString(),
+    to_function(TRANSACTION_MANAGER, "t-2", [typed(FraudScore(score=3), FRAUD_SCORE)], {}).SerializeToString(),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def endpoint():
+    """The real app on a real port, in a thread with its own event loop."""
+    port, ready, loop = free_port(), threading.Event(), asyncio.new_event_loop()
+    runner = web.AppRunner(server.create_app(main.functions))
+
+    def serve():
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(runner.setup())
+        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    yield port
+    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+
+
+def post(port: int, body: bytes) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)  # a hang fails the test
+    try:
+        connection.request("POST", STATEFUN_PATH, body=body, headers={"Content-Type": "application/octet-stream"})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def assert_answered_sanely(port: int, body: bytes) -> None:
+    status, reply = post(port, body)
+    assert status in (200, 400, 404), (status, reply[:300], body[:200])
+    if status == 200:
+        FromFunction.FromString(reply)  # a real answer, not an error page
+
+
+@st.composite
+def mutated(draw):
+    body = bytearray(draw(st.sampled_from(CORPUS)))
+    for _ in range(draw(st.integers(1, 4))):
+        operation = draw(st.sampled_from(["flip", "cut", "insert", "splice"]))
+        at = draw(st.integers(0, max(len(body) - 1, 0)))
+        if operation == "flip" and body:
+            body[at] ^= draw(st.integers(1, 255))
+        elif operation == "cut":
+            del body[at:at + draw(st.integers(1, 16))]
+        elif operation == "insert":
+            body[at:at] = draw(st.binary(min_size=1, max_size=16))
+        else:
+            other = draw(st.sampled_from(CORPUS))
+            body[at:] = other[draw(st.integers(0, len(other) - 1)):]
+    return bytes(body)
+
+
+@st.composite
+def arbitrary_requests(draw):
+    """Well-formed ToFunction messages whose contents are anything at all."""
+    request = ToFunction()
+    invocation = request.invocation
+    namespace_type = draw(st.sampled_from(FUNCTIONS)).split("/")
+    invocation.target.namespace, invocation.target.type = namespace_type
+    invocation.target.id = draw(st.text(max_size=20))
+    for name in draw(st.lists(st.sampled_from(STATE_NAMES), max_size=6)):
+        state = invocation.state.add()
+        state.state_name = name
+        if draw(st.booleans()):
+            state.state_value.CopyFrom(TypedValue(typename=draw(st.sampled_from(TYPENAMES + ["x/y", ""])),
+                                                  has_value=draw(st.booleans()), value=draw(st.binary(max_size=40))))
+    for _ in range(draw(st.integers(0, 4))):
+        call = invocation.invocations.add()
+        call.argument.CopyFrom(TypedValue(typename=draw(st.sampled_from(TYPENAMES + ["x/y", ""])),
+                                          has_value=draw(st.booleans()), value=draw(st.binary(max_size=60))))
+        if draw(st.booleans()):
+            call.caller.CopyFrom(address(draw(st.sampled_from(FUNCTIONS)), draw(st.text(min_size=1, max_size=8))))
+    return request.SerializeToString()
+
+
+FUZZ = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@FUZZ
+@given(body=st.binary(max_size=2048))
+def test_random_bytes(endpoint, body):
+    assert_answered_sanely(endpoint, body)
+
+
+@FUZZ
+@given(body=mutated())
+def test_mutated_requests(endpoint, body):
+    assert_answered_sanely(endpoint, body)
+
+
+@FUZZ
+@given(body=arbitrary_requests())
+def test_well_formed_requests_with_arbitrary_contents(endpoint, body):
+    assert_answered_sanely(endpoint, body)
+
+
+def test_the_endpoint_still_answers_after_the_fuzzing(endpoint):
+    for body in CORPUS:
+        status, _ = post(endpoint, body)
+        assert status == 200
