@@ -32,7 +32,7 @@ for folder in ("statefun-functions", "simulator", "tests"):
 os.environ.setdefault("FRAUD_THRESHOLD", "-1")
 os.environ.setdefault("MERCHANT_SERVICE_URL", "http://127.0.0.1:9")  # nothing may call it
 
-from statefun.request_reply_pb2 import Address, FromFunction  # noqa: E402
+from statefun.request_reply_pb2 import FromFunction  # noqa: E402
 
 import main  # noqa: E402  (the real functions)
 from entities_pb2 import (  # noqa: E402

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
 import http.client
 import json
 import os
@@ -34,6 +35,7 @@ import sys
 import time
 import urllib.request
 import uuid
+import zipfile
 from pathlib import Path
 from typing import Callable
 
@@ -51,6 +53,7 @@ SUPERVISORD_PID = RUN / "supervisord.pid"
 CHECKPOINT_DIR = REPO / "checkpoint-dir"
 SAVEPOINT_DIR = REPO / "savepoint-dir"
 RUNTIME_SOURCES = REPO / "statefun-runtime"  # the one module.yaml and flink-conf.yaml (Docker's too)
+INGRESS_GUARD_SOURCES = RUNTIME_SOURCES / "ingress-guard"
 
 PYTHON = sys.executable  # the venv python this script runs with also runs the Python services
 SERVICES = ["kafka-broker", "master", "worker", "python-worker", "merchant-service", "simulator"]
@@ -205,7 +208,34 @@ def java() -> str:
 def flink_classpath() -> str:
     """lib/*.jar with flink-dist last, the order of Flink's own constructFlinkClassPath."""
     jars = sorted(fetch.flink_lib_dir().glob("*.jar"), key=lambda jar: (jar.name.startswith("flink-dist"), jar.name))
-    return os.pathsep.join(str(jar) for jar in jars)
+    return os.pathsep.join(str(jar) for jar in [ingress_guard_jar(), *jars])
+
+
+def ingress_guard_jar() -> Path:
+    """statefun-runtime/ingress-guard/ compiled into a jar, once per version of its source.
+
+    The Docker image compiles the same source (statefun-runtime/Dockerfile); here the
+    JDK's javac does it, against the runtime's own jars.
+    """
+    sources = sorted(INGRESS_GUARD_SOURCES.rglob("*.java"))
+    digest = hashlib.sha256(b"".join(source.read_bytes() for source in sources)).hexdigest()[:12]
+    jar = RUN / "lib" / f"ingress-guard-{digest}.jar"
+    if jar.exists():
+        return jar
+    jar.parent.mkdir(parents=True, exist_ok=True)
+    javac = Path(java()).with_name("javac")
+    if not javac.exists():
+        sys.exit(f"{javac} not found: the Docker-free mode needs a JDK, not only a Java runtime")
+    classes = RUN / "lib" / "ingress-guard-classes"
+    shutil.rmtree(classes, ignore_errors=True)
+    runtime_jars = os.pathsep.join(str(jar) for jar in sorted(fetch.flink_lib_dir().glob("*.jar")))
+    subprocess.run([str(javac), "--release", "11", "-cp", runtime_jars, "-d", str(classes), *map(str, sources)],
+                   check=True)
+    with zipfile.ZipFile(jar, "w") as archive:  # a jar is a zip: no need for the jar tool
+        for class_file in sorted(classes.rglob("*.class")):
+            archive.write(class_file, class_file.relative_to(classes).as_posix())
+    shutil.rmtree(classes)
+    return jar
 
 
 def bash_java_utils(command: str) -> tuple[list[str], list[str]]:

@@ -35,6 +35,13 @@ def test_the_ingresses_route_each_topic_to_its_function_with_its_message_type():
     assert set(ingresses()) == {"ververica/transactions", "ververica/confirmed-fraud", "ververica/thresholds"}
 
 
+def test_every_ingress_has_the_guard_against_records_without_key_or_value():
+    guard = ROOT / "statefun-runtime" / "ingress-guard" / "workshop" / "statefun" / "NullRecordGuard.java"
+    assert "class NullRecordGuard implements ConsumerInterceptor" in guard.read_text()
+    for spec in ingresses().values():
+        assert {"interceptor.classes": "workshop.statefun.NullRecordGuard"} in spec["properties"]
+
+
 def test_the_egress_is_the_one_the_functions_write_to_and_exactly_once():
     [egress] = [doc["spec"] for doc in module_documents() if doc["kind"].endswith("/egress")]
     assert egress["id"] == names.KAFKA_EGRESS

@@ -94,6 +94,11 @@ class LocalWorkshop:
         assert len(jobs) == 1, jobs
         return jobs[0]
 
+    def restarts(self) -> int:
+        """How often Flink restarted the running job (its numRestarts metric)."""
+        [metric] = rest(f"/jobs/{self.running_job()}/metrics?get=numRestarts")
+        return int(metric["value"])
+
     def take_savepoint(self) -> str:
         """The workshop's curl, as a test: POST /jobs/<id>/savepoints, then wait for its path."""
         job = self.running_job()
@@ -113,7 +118,7 @@ class Producer:
     def __init__(self):
         self._producer = KafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all")
 
-    def send(self, topic: str, key: str | None, value: bytes) -> None:
+    def send(self, topic: str, key: str | None, value: bytes | None) -> None:
         self._producer.send(topic, key=None if key is None else key.encode(), value=value)
 
     def send_and_wait(self, topic: str, key: str | None, value: bytes) -> None:

@@ -68,6 +68,7 @@ def test_alerts_and_counts_are_exactly_once_through_a_crash_under_load(workshop,
     for holder in confirmations:
         producer.send(kafka_topics.THRESHOLDS, holder, CustomThreshold(account=holder, threshold=1).SerializeToString())
 
+    restarts = workshop.restarts()
     result = {}
     traffic = threading.Thread(target=lambda: result.update(zip(("sent", "expected"),
                                                                 produce_load(producer, tag, confirmations))))
@@ -84,6 +85,8 @@ def test_alerts_and_counts_are_exactly_once_through_a_crash_under_load(workshop,
     print(f"\n{fault} crash: sent {len(sent)}, expected {len(expected)}, received {len(got)}, "
           f"duplicates {len(got) - len(set(got))}, missing {len(missing)}, unexpected {len(unexpected)}")
     assert len(got) == len(set(got)) and not missing and not unexpected
+    if fault == "worker":  # losing the TaskManager means a restart from the last checkpoint
+        assert workshop.restarts() > restarts
 
     calm = merchant_scoring(4, 10)
     settle_all(producer, alerts, {
@@ -112,9 +115,10 @@ def test_the_same_transaction_record_twice_alerts_once(workshop, producer, alert
 
 POISON = {
     "malformed": b"\x0a\xff\xff\xff\x0f not protobuf",
-    "wrong-type": None,  # filled in per topic below
+    "wrong-type": b"",  # filled in per topic below
     "empty": b"",
     "oversized": b"\xff" * 1_000_000,  # just under Kafka's 1 MiB default
+    "tombstone": None,  # no value at all: StateFun's ingress alone would fail the job on it
 }
 
 
@@ -127,6 +131,7 @@ def wrong_type_for(topic: str) -> bytes:
 
 def test_poison_records_are_dead_lettered_and_the_pipeline_keeps_flowing(workshop, producer, alerts):
     tag = account("poison")
+    restarts = workshop.restarts()
     # State that poison must not touch: one fraud for this account, a custom threshold for that.
     counted, strict = f"poison-counted-{tag}", f"poison-strict-{tag}"
     producer.send(kafka_topics.CONFIRMED, counted, ConfirmFraud(account=counted).SerializeToString())
@@ -136,10 +141,10 @@ def test_poison_records_are_dead_lettered_and_the_pipeline_keeps_flowing(worksho
     for topic, holder in ((kafka_topics.TRANSACTIONS, f"poison-tx-{tag}"),
                           (kafka_topics.CONFIRMED, counted), (kafka_topics.THRESHOLDS, strict)):
         for kind, value in POISON.items():
-            value = wrong_type_for(topic) if value is None else value
+            value = wrong_type_for(topic) if kind == "wrong-type" else value
             key = holder if topic != kafka_topics.TRANSACTIONS else f"{holder}-{kind}"
             producer.send(topic, key, value)
-            expected_letters.setdefault(key, []).append(value)
+            expected_letters.setdefault(key, []).append(value or b"")  # a tombstone arrives empty
     producer.flush()
 
     refused = 0
@@ -172,6 +177,7 @@ def test_poison_records_are_dead_lettered_and_the_pipeline_keeps_flowing(worksho
     strict_probe = Transaction(account=strict, merchant=calm, amount=0)
     settle_all(producer, alerts, {"poison-counted": (counted_probe, score(counted_probe, fraud_count=1)),
                                   "poison-strict": (strict_probe, score(strict_probe))})
+    assert workshop.restarts() == restarts, "the job restarted: a bad record failed it"
 
 
 def module_without_the_thresholds_ingress(folder: pathlib.Path) -> pathlib.Path:
