@@ -311,7 +311,8 @@ def format_kafka_storage_once(server_properties: Path) -> None:
         return
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     print(f"Formatting Kafka storage in {KAFKA_DATA} (cluster id {cluster_id})")
-    subprocess.run(kafka_java_command("kafka.tools.StorageTool", "format", "-t", cluster_id,
+    # "--cluster-id=": an id may start with "-", which the tool would take for an option.
+    subprocess.run(kafka_java_command("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
                                       "-c", str(server_properties)),
                    check=True, stdout=subprocess.DEVNULL)
 

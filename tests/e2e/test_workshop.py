@@ -162,3 +162,21 @@ def test_every_listening_port_of_the_local_mode_is_on_loopback(workshop):
     print(f"\n{len(listening)} listening sockets, ports {sorted(ports)}")
     assert {8000, 8001, 8002, 9092} <= ports
     assert all(address.ip in ("127.0.0.1", "::1", "::ffff:127.0.0.1") for address in listening), listening
+
+
+def test_a_restart_without_a_savepoint_reads_no_record_twice(workshop, producer, alerts):
+    """The ingresses resume from the offsets committed with each checkpoint (module.yaml)."""
+    before = len(alerts.read_for(QUIET_SECONDS))
+    workshop.down()  # Kafka keeps its data
+    workshop.up()    # a new job, with empty state
+    fresh = account("after-plain-restart")
+    send_transaction(producer, fresh, Transaction(account=account("plain"), merchant=merchant_scoring(95, 100),
+                                                  amount=5000))
+    producer.flush()
+    records = alerts.read_until("the alert after the restart", lambda rs: fresh in alerted(rs, fresh), ALERT_TIMEOUT)
+    records = alerts.read_for(QUIET_SECONDS)
+
+    ids = alerted(records, "")
+    print(f"\nplain restart: {before} alerts before, {len(ids) - before} after, "
+          f"duplicates {len(ids) - len(set(ids))}")
+    assert len(ids) == len(set(ids)), "old transactions were scored again"
