@@ -104,7 +104,7 @@ down status:
 	$(PY) local/workshop.py $@
 
 logs:
-	$(PY) local/workshop.py logs $(SERVICE)
+	$(PY) local/workshop.py logs --follow $(SERVICE)
 
 restart:
 	@test -n "$(SERVICE)" || { echo "usage: make restart SERVICE=python-worker"; exit 2; }
