@@ -94,10 +94,12 @@ class LocalWorkshop:
         assert len(jobs) == 1, jobs
         return jobs[0]
 
-    def restarts(self) -> int:
-        """How often Flink restarted the running job (its numRestarts metric)."""
-        [metric] = rest(f"/jobs/{self.running_job()}/metrics?get=numRestarts")
-        return int(metric["value"])
+    def failures(self) -> int:
+        """How often the running job failed (and was restarted): its exception history.
+
+        (Flink's numRestarts metric stays 0 here even after a lost TaskManager.)
+        """
+        return len(rest(f"/jobs/{self.running_job()}/exceptions")["exceptionHistory"]["entries"])
 
     def take_savepoint(self) -> str:
         """The workshop's curl, as a test: POST /jobs/<id>/savepoints, then wait for its path."""

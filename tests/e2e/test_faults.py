@@ -68,7 +68,7 @@ def test_alerts_and_counts_are_exactly_once_through_a_crash_under_load(workshop,
     for holder in confirmations:
         producer.send(kafka_topics.THRESHOLDS, holder, CustomThreshold(account=holder, threshold=1).SerializeToString())
 
-    restarts = workshop.restarts()
+    failures = workshop.failures()
     result = {}
     traffic = threading.Thread(target=lambda: result.update(zip(("sent", "expected"),
                                                                 produce_load(producer, tag, confirmations))))
@@ -86,7 +86,7 @@ def test_alerts_and_counts_are_exactly_once_through_a_crash_under_load(workshop,
           f"duplicates {len(got) - len(set(got))}, missing {len(missing)}, unexpected {len(unexpected)}")
     assert len(got) == len(set(got)) and not missing and not unexpected
     if fault == "worker":  # losing the TaskManager means a restart from the last checkpoint
-        assert workshop.restarts() > restarts
+        assert workshop.failures() > failures
 
     calm = merchant_scoring(4, 10)
     settle_all(producer, alerts, {
@@ -131,7 +131,7 @@ def wrong_type_for(topic: str) -> bytes:
 
 def test_poison_records_are_dead_lettered_and_the_pipeline_keeps_flowing(workshop, producer, alerts):
     tag = account("poison")
-    restarts = workshop.restarts()
+    failures = workshop.failures()
     # State that poison must not touch: one fraud for this account, a custom threshold for that.
     counted, strict = f"poison-counted-{tag}", f"poison-strict-{tag}"
     producer.send(kafka_topics.CONFIRMED, counted, ConfirmFraud(account=counted).SerializeToString())
@@ -177,7 +177,7 @@ def test_poison_records_are_dead_lettered_and_the_pipeline_keeps_flowing(worksho
     strict_probe = Transaction(account=strict, merchant=calm, amount=0)
     settle_all(producer, alerts, {"poison-counted": (counted_probe, score(counted_probe, fraud_count=1)),
                                   "poison-strict": (strict_probe, score(strict_probe))})
-    assert workshop.restarts() == restarts, "the job restarted: a bad record failed it"
+    assert workshop.failures() == failures, "the job restarted: a bad record failed it"
 
 
 def module_without_the_thresholds_ingress(folder: pathlib.Path) -> pathlib.Path:
