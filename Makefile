@@ -36,10 +36,10 @@ test-unit: setup
 	$(PY) -m pytest -m "not e2e"
 
 test-e2e: setup
-	$(PY) -m pytest -m e2e
+	$(PY) -m pytest -m e2e -s  # -s: the launcher's progress and each test's counts, as they happen
 
 test-faults: setup
-	$(PY) -m pytest -m faults
+	$(PY) -m pytest -m faults -s
 
 # --- generated code -----------------------------------------------------------
 
