@@ -53,6 +53,12 @@ def connect(make_client, what: str, bootstrap: str, deadline_seconds: float):
             time.sleep(2)
 
 
+def send(producer: KafkaProducer, topic: str, key: str, message) -> None:
+    """Produce one record; a record Kafka refuses is logged, not silently lost."""
+    future = producer.send(topic, key=key.encode(), value=message.SerializeToString())
+    future.add_errback(lambda problem: log.error("Kafka refused a record for %s (key %s): %s", topic, key, problem))
+
+
 def produce(args) -> None:
     producer = connect(lambda: KafkaProducer(bootstrap_servers=args.bootstrap, acks="all", linger_ms=5),
                        "producer", args.bootstrap, args.connect_timeout)
@@ -67,18 +73,16 @@ def produce(args) -> None:
         if ahead > 0.001:
             time.sleep(ahead)
         transaction_id, transaction = traffic.transaction(time.time())
-        producer.send(kafka_topics.TRANSACTIONS, key=transaction_id.encode(), value=transaction.SerializeToString())
+        send(producer, kafka_topics.TRANSACTIONS, transaction_id, transaction)
         counts[kafka_topics.TRANSACTIONS] += 1
         sent += 1
         if args.confirm_every and sent % args.confirm_every == 0:
             confirmation = traffic.confirmation()
-            producer.send(kafka_topics.CONFIRMED, key=confirmation.account.encode(),
-                          value=confirmation.SerializeToString())
+            send(producer, kafka_topics.CONFIRMED, confirmation.account, confirmation)
             counts[kafka_topics.CONFIRMED] += 1
         if args.threshold_every and sent % args.threshold_every == 0:
             threshold = traffic.custom_threshold()
-            producer.send(kafka_topics.THRESHOLDS, key=threshold.account.encode(),
-                          value=threshold.SerializeToString())
+            send(producer, kafka_topics.THRESHOLDS, threshold.account, threshold)
             counts[kafka_topics.THRESHOLDS] += 1
     producer.flush()
     elapsed = time.monotonic() - started
