@@ -175,6 +175,7 @@ def fraud_count(context: Context, message: Message):
         count = context.storage.fraud_count or ReportedFraud()
         count.count += 1
         context.storage.fraud_count = count
+        log.info("%s: fraud confirmed, %d in the window", address_of(context), count.count)
         # Each confirmation leaves the window on its own: a durable timer
         # that StateFun keeps in its state, so it fires even across restarts.
         send_after(context, settings.fraud_window, COUNTER, context.address.id, ExpireFraud(), EXPIRE_FRAUD)
@@ -183,12 +184,13 @@ def fraud_count(context: Context, message: Message):
         reply(context, context.storage.fraud_count or ReportedFraud(count=0), REPORTED_FRAUD)
     elif message.is_type(EXPIRE_FRAUD):
         parse(message, EXPIRE_FRAUD)
-        count = context.storage.fraud_count
-        if count is None or count.count <= 1:
-            del context.storage.fraud_count  # never below zero; no state kept for zero
+        count = context.storage.fraud_count or ReportedFraud()
+        remaining = max(0, count.count - 1)  # never below zero
+        if remaining == 0:
+            del context.storage.fraud_count  # no state is kept for zero
         else:
-            count.count -= 1
-            context.storage.fraud_count = count
+            context.storage.fraud_count = ReportedFraud(count=remaining)
+        log.info("%s: a fraud left the window, %d in it", address_of(context), remaining)
     else:
         raise BadMessage(f"the fraud counter does not take {message.value_typename()}")
 

@@ -459,3 +459,17 @@ async def test_the_model_dead_letters_features_out_of_range(functions):
     instance = Instance(functions, MODEL, ACCOUNT)
     result = await instance.invoke(typed(FeatureVector(merchant_score=250), FEATURE_VECTOR), callers=[ASKER])
     assert_refused(result, "out of range")
+
+
+async def test_the_log_names_the_function_address(counter, manager, configure, caplog):
+    caplog.set_level("INFO")
+    await counter.invoke(typed(ConfirmFraud(account=ACCOUNT), CONFIRM_FRAUD))
+    await counter.invoke(typed(ExpireFraud(), EXPIRE_FRAUD))
+    configure(fraud_threshold=-1)
+    await score(manager, fraud_score=12)
+    await manager.invoke(raw_typed(TRANSACTION.typename, b"\xff"))
+
+    assert f"ververica/counter/{ACCOUNT}: fraud confirmed, 1 in the window" in caplog.text
+    assert f"ververica/counter/{ACCOUNT}: a fraud left the window, 0 in it" in caplog.text
+    assert f"ververica/transaction-manager/{TRANSACTION_ID}: ALERT score 12 > threshold -1" in caplog.text
+    assert f"ververica/transaction-manager/{TRANSACTION_ID}: dead-lettered a" in caplog.text
