@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import hashlib
 import http.client
 import json
@@ -211,6 +212,7 @@ def flink_classpath() -> str:
     return os.pathsep.join(str(jar) for jar in [ingress_guard_jar(), *jars])
 
 
+@functools.cache  # every JVM command line asks; compile and hash once per run of this script
 def ingress_guard_jar() -> Path:
     """statefun-runtime/ingress-guard/ compiled into a jar, once per version of its source.
 
