@@ -29,6 +29,7 @@ MAX_WORKERS = 64
 # auto: uvloop's event loop when it is installed (the fast worker's requirements), else asyncio's.
 DEFAULT_EVENT_LOOP = "auto"
 EVENT_LOOPS = ("auto", "asyncio", "uvloop")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h|d)$")
 _UNITS = {"ms": "milliseconds", "s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -47,6 +48,7 @@ class Settings:
     port: int
     workers: int = DEFAULT_WORKERS
     event_loop: str = DEFAULT_EVENT_LOOP
+    log_level: str = "INFO"
 
 
 def parse_duration(text: str) -> timedelta:
@@ -93,6 +95,12 @@ def parse_event_loop(text: str) -> str:
     return text.strip()
 
 
+def parse_log_level(text: str) -> str:
+    if text.strip().upper() not in LOG_LEVELS:
+        raise ValueError(f"{text!r} is not one of {', '.join(LOG_LEVELS)}")
+    return text.strip().upper()
+
+
 def _read(environ: Mapping[str, str], name: str, default: str, parse):
     raw = environ.get(name, "") or default
     try:
@@ -111,6 +119,7 @@ def from_environment(environ: Mapping[str, str] = os.environ) -> Settings:
         port=_read(environ, "PORT", str(HTTP_PORT), parse_port),
         workers=_read(environ, "WORKERS", str(DEFAULT_WORKERS), parse_workers),
         event_loop=_read(environ, "EVENT_LOOP", DEFAULT_EVENT_LOOP, parse_event_loop),
+        log_level=_read(environ, "LOG_LEVEL", "INFO", parse_log_level),
     )
 
 

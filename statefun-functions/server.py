@@ -94,7 +94,7 @@ async def health(request: web.Request) -> web.Response:
 
 
 def run(functions: StatefulFunctions, settings, on_shutdown=()) -> None:
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+    logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
     loop = use_event_loop(settings.event_loop)
     log.info("serving %d functions at http://%s:%d%s with %d process(es) on %s", len(served(functions)),

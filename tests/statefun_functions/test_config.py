@@ -29,7 +29,8 @@ def test_any_integer_threshold(threshold):
 @pytest.mark.parametrize("variable, value", [
     ("FRAUD_THRESHOLD", "5.5"), ("FRAUD_THRESHOLD", "high"), ("FRAUD_WINDOW", "30"), ("FRAUD_WINDOW", "0s"),
     ("FRAUD_WINDOW", "-1d"), ("MERCHANT_SERVICE_URL", "ftp://x"), ("MERCHANT_SERVICE_URL", "merchant:8002"),
-    ("PORT", "80000"), ("PORT", "http"), ("WORKERS", "0"), ("WORKERS", "many"), ("EVENT_LOOP", "fast")])
+    ("PORT", "80000"), ("PORT", "http"), ("WORKERS", "0"), ("WORKERS", "many"), ("EVENT_LOOP", "fast"),
+    ("LOG_LEVEL", "LOUD")])
 def test_an_invalid_value_names_its_variable(variable, value):
     with pytest.raises(config.SettingsError, match=rf"^{variable}: .*{re.escape(value)}"):
         config.from_environment({variable: value})
