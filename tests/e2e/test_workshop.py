@@ -15,7 +15,6 @@ from entities_pb2 import Alert, ConfirmFraud, CustomThreshold, DeadLetter, Trans
 from expectations import ALERT_TIMEOUT, QUIET_SECONDS, account, alerted, merchant_scoring, score, send_transaction, \
     settle
 from local_workshop import ROOT, TopicReader
-from merchant_service import merchant_score
 
 def test_exactly_the_expected_alerts(workshop, producer, alerts):
     twice_confirmed, tolerant, strict, plain = (account(n) for n in ("twice", "tolerant", "strict", "plain"))
@@ -26,12 +25,10 @@ def test_exactly_the_expected_alerts(workshop, producer, alerts):
     producer.flush()
 
     # Alerts only with two frauds counted (2 x 20 + score/2 > 40), or a threshold below 40.
-    calm = merchant_scoring(2, 40)
-    settle(producer, alerts, "twice", Transaction(account=twice_confirmed, merchant=calm, amount=0),
-           expected_score=40 + round(merchant_score(calm) / 2))
-    middling = merchant_scoring(24, 60)
-    settle(producer, alerts, "strict", Transaction(account=strict, merchant=middling, amount=0),
-           expected_score=round(merchant_score(middling) / 2))
+    twice_probe = Transaction(account=twice_confirmed, merchant=merchant_scoring(2, 40), amount=0)
+    settle(producer, alerts, "twice", twice_probe, expected_score=score(twice_probe, fraud_count=2))
+    strict_probe = Transaction(account=strict, merchant=merchant_scoring(24, 60), amount=0)
+    settle(producer, alerts, "strict", strict_probe, expected_score=score(strict_probe))
 
     frauds = {twice_confirmed: 2}
     thresholds = {tolerant: 90, strict: 10}

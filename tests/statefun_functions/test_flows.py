@@ -8,8 +8,9 @@ from datetime import timedelta
 
 import pytest
 
-from entities_pb2 import Alert, ConfirmFraud, CustomThreshold, ReportedFraud, Transaction
+from entities_pb2 import Alert, ConfirmFraud, CustomThreshold, FeatureVector, ReportedFraud, Transaction
 from harness import Flow, raw_typed, typed
+from main import fraud_score
 from merchant_service import merchant_score
 from message_types import CONFIRM_FRAUD, CUSTOM_THRESHOLD, TRANSACTION
 from names import ALERTS_TOPIC, COUNTER, DEAD_LETTERS_TOPIC, THRESHOLD, TRANSACTION_MANAGER
@@ -38,8 +39,8 @@ def alerted_ids(flow):
 
 
 def expected_score(fraud_count, merchant, amount):
-    return min(100, round(min(60, 20 * fraud_count) + 50 * merchant_score(merchant) / 100
-                          + 30 * amount / (amount + 500)))
+    """The model's score (tested on its own in test_main.py), from the merchant service's score."""
+    return fraud_score(FeatureVector(fraud_count=fraud_count, merchant_score=merchant_score(merchant), amount=amount))
 
 
 async def test_a_transaction_above_the_threshold_ends_as_one_alert(flow, configure):
