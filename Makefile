@@ -8,7 +8,7 @@ CHECKS_VENV := .venv-checks
 GENERATED := statefun-functions/entities_pb2.py simulator/entities_pb2.py
 SERVICE ?=
 
-.PHONY: help setup test test-unit test-e2e test-faults proto check-generated check-docker images check-images bench-setup bench bench-short lock up down status logs restart clean
+.PHONY: help setup test test-unit test-e2e test-faults test-docker docker-ready docker-down-engine proto check-generated check-docker images check-images bench-setup bench bench-short lock up down status logs restart clean
 
 help:
 	@echo "make setup              create .venv with the pinned dependencies"
@@ -16,6 +16,10 @@ help:
 	@echo "make test-unit          the functions and simulator tests only (seconds, no runtime)"
 	@echo "make test-e2e           the end-to-end and fault suites on the real runtime (minutes)"
 	@echo "make test-faults        only the fault suite: crashes under load, poison input, upgrade"
+	@echo "make test-docker        the Docker workshop for real: docker compose up, faults, savepoint (minutes)"
+	@echo "eval \"\$$(make -s docker-ready)\""
+	@echo "                        a Docker engine, Compose v2 and the images (stand-ins where no registry answers)"
+	@echo "make docker-down-engine stop the Docker engine docker-ready started (never any other)"
 	@echo "make up [SAVEPOINT=..]  run the whole workshop locally, without Docker"
 	@echo "make down | status | logs [SERVICE=..] | restart SERVICE=.."
 	@echo "make bench | bench-short  the benchmarks of BENCHMARKS.md (~15 min | < 2 min)"
@@ -30,16 +34,28 @@ $(VENV)/.installed: requirements-dev.txt constraints.txt statefun-functions/requ
 
 setup: $(VENV)/.installed
 
-test: check-generated check-docker check-images bench-setup test-unit test-e2e bench-short
+test: check-generated check-docker check-images bench-setup test-unit test-e2e test-docker bench-short
 
 test-unit: setup
-	$(PY) -m pytest -m "not e2e"
+	$(PY) -m pytest -m "not e2e and not docker"
 
 test-e2e: setup
 	$(PY) -m pytest -m e2e -s  # -s: the launcher's progress and each test's counts, as they happen
 
 test-faults: setup
 	$(PY) -m pytest -m faults -s
+
+# Brings up its own engine through docker-ready when it must, and leaves nothing running.
+test-docker: setup
+	$(PY) -m pytest -m docker -s
+
+# --- Docker: engine, Compose and images (docker/ready.py) -------------------------------------
+
+docker-ready:
+	@$(PYTHON) docker/ready.py up
+
+docker-down-engine:
+	@$(PYTHON) docker/ready.py down-engine
 
 # --- generated code -----------------------------------------------------------
 

@@ -6,12 +6,16 @@ $WORKSHOP_CACHE (default ~/.cache/statefun-workshop):
 
     flink-1.16.2/lib/   flink-dist, log4j, zookeeper + statefun-flink-distribution 3.3.0
     flink-1.16.2/bin/   bash-java-utils.jar (computes the JVM memory flags, as taskmanager.sh does)
+    flink-1.16.2/image/ what only the Docker stand-in of apache/flink-statefun:3.3.0 needs
+                        (docker/ready.py): the rest of Flink's lib/, Flink's bin/ scripts and
+                        conf/, statefun-flink-core.jar and the netty-tcnative jar of Flink's opt/
     kafka-3.9.2/libs/   the Kafka broker and its runtime dependencies
 
 Sources (all registries reachable from the workshop machines):
   * Flink 1.16.2: PyPI's `apache-flink-libraries==1.16.2` sdist, which carries Flink's lib/
     (there is no Flink binary tarball on a package registry). Found through the simple
     index ($PIP_INDEX_URL, default https://pypi.org/simple); only the jars listed below are kept.
+  * Flink 1.16.2's bin/ scripts and conf/: PyPI's `apache-flink==1.16.2` sdist (1.2 MB).
   * StateFun 3.3.0 and Kafka 3.9.2: Maven Central ($MAVEN_REPO_URL, default
     https://repo.maven.apache.org/maven2), as direct downloads of a pinned jar list
     (generated once from local/kafka-pom.xml; see local/NOTES.md).
@@ -58,6 +62,22 @@ FLINK_FILES = [
     ("lib/log4j-slf4j-impl-2.17.1.jar", 24_279, "e9a03720e5d5076009c2530635da9d08485e28a0b0ec20708dadc51afb78e41e"),
     ("bin/bash-java-utils.jar", 2_290_648, "19b16d2deb53f28901473edfa3d05f6fcb170e2bc8e050c0499a86c682e9c390"),
 ]
+# The rest of the official image's lib/ (it deletes only the flink-table jars). The local mode
+# does not put these on its classpath; they are extracted in the same pass, into image/lib/.
+FLINK_IMAGE_FILES = [
+    ("lib/flink-cep-1.16.2.jar", 198_819, "044870187cf755972542e8d64ddb35f8f90c0cab4a4aa30175d0f7619927151a"),
+    ("lib/flink-connector-files-1.16.2.jar", 516_146, "f2cc1772998eeed3c581cb7f383c660939b03a41ed95cd91733b6e56de08194a"),
+    ("lib/flink-csv-1.16.2.jar", 102_473, "8cf5c94c62eee763be324c93cd64d7dcecb5ea6235eb81af93a2ce3fbbfffc38"),
+    ("lib/flink-json-1.16.2.jar", 180_246, "6fa37bbe9909fc2d36cbf2f049c8e34827605cc7155942078a23fda14c0a9537"),
+    ("lib/flink-scala_2.12-1.16.2.jar", 21_052_641, "97237ba9d4a64ed2287d6fe0d197332e5e37c3360411ad7f57b1a804c6871416"),
+]
+
+# Flink's own bin/ scripts (taskmanager.sh, config.sh, flink-console.sh, ...) and conf/ (the
+# log4j files) are in no jar: PyPI's apache-flink sdist carries them, under deps/.
+FLINK_SCRIPTS_SDIST = "apache-flink-1.16.2.tar.gz"
+FLINK_SCRIPTS_SDIST_SIZE = 1_204_502
+FLINK_SCRIPTS_SDIST_SHA256 = "3c270dc1aafaa87a1e06114536be060f22bcffe83960350ab74a9095e77c0140"
+FLINK_SCRIPTS_SDIST_ROOT = "apache-flink-1.16.2/deps/"
 
 # --- StateFun, from Maven Central -------------------------------------------------------------
 # The fat distribution jar holds the whole runtime (launcher, core, Kafka connector, protobuf).
@@ -67,6 +87,15 @@ FLINK_FILES = [
 STATEFUN_JARS = [
     ("org/apache/flink/statefun-flink-distribution/3.3.0/statefun-flink-distribution-3.3.0.jar",
      107_131_350, "d38b11e578fcbb6befeffd550816eaa4db01c5d4bcf2f5396ed8b321d034222b"),
+]
+
+# Only in the official image: StatefulFunctionsClusterEntryPoint insists on
+# /opt/flink/lib/statefun-flink-core.jar, and Flink's image moves netty-tcnative from opt/ to lib/.
+IMAGE_JARS = [
+    ("org/apache/flink/statefun-flink-core/3.3.0/statefun-flink-core-3.3.0.jar",
+     670_540, "c454267b91a9b0e84329dce207a64d0d6088019671433cf29ac19d96503d32f7"),
+    ("org/apache/flink/flink-shaded-netty-tcnative-dynamic/2.0.44.Final-15.0/flink-shaded-netty-tcnative-dynamic-2.0.44.Final-15.0.jar",
+     231_708, "456f6a773f649943008efc14fd14550698bb40a7e2ac68723e221c36568048cd"),
 ]
 
 # --- Kafka broker, from Maven Central ---------------------------------------------------------
@@ -142,6 +171,7 @@ class Target:
     dest: Path
     size: int
     sha256: str
+    member: str = ""  # for a file taken out of an sdist: its path under the sdist's deps/
 
 
 # --- locations --------------------------------------------------------------------------------
@@ -162,6 +192,11 @@ def bash_java_utils_jar() -> Path:
     return flink_home() / "bin" / "bash-java-utils.jar"
 
 
+def flink_image_dir() -> Path:
+    """Only for the Docker stand-in image: lib/ (extra jars), bin/ and conf/ of Flink."""
+    return flink_home() / "image"
+
+
 def kafka_libs_dir() -> Path:
     return cache_dir() / f"kafka-{KAFKA_VERSION}" / "libs"
 
@@ -176,14 +211,17 @@ def pypi_index_url() -> str:
 
 
 def flink_targets() -> list[Target]:
-    return [Target(flink_home() / path, size, sha) for path, size, sha in FLINK_FILES]
+    local = [Target(flink_home() / path, size, sha, path) for path, size, sha in FLINK_FILES]
+    image = [Target(flink_image_dir() / path, size, sha, path) for path, size, sha in FLINK_IMAGE_FILES]
+    return local + image
 
 
 def maven_targets() -> list[tuple[str, Target]]:
     """(repository path, target) for every jar fetched from Maven."""
     statefun = [(p, Target(flink_lib_dir() / Path(p).name, s, h)) for p, s, h in STATEFUN_JARS]
+    image = [(p, Target(flink_image_dir() / "lib" / Path(p).name, s, h)) for p, s, h in IMAGE_JARS]
     kafka = [(p, Target(kafka_libs_dir() / Path(p).name, s, h)) for p, s, h in KAFKA_JARS]
-    return statefun + kafka
+    return statefun + image + kafka
 
 
 # --- hashing and downloading ------------------------------------------------------------------
@@ -277,7 +315,7 @@ def pypi_file_url(project: str, filename: str) -> str:
 
 def extract_flink_files(sdist: Path, missing: list[Target]) -> None:
     """Copy the wanted jars out of the sdist (streamed; nothing else is unpacked)."""
-    wanted = {FLINK_SDIST_ROOT + str(t.dest.relative_to(flink_home())): t for t in missing}
+    wanted = {FLINK_SDIST_ROOT + t.member: t for t in missing}
     with tarfile.open(sdist, "r:gz") as archive:
         for member in archive:
             target = wanted.get(member.name)
@@ -307,6 +345,30 @@ def ensure_flink(verify: bool) -> int:
     return FLINK_SDIST_SIZE
 
 
+def ensure_flink_scripts(verify: bool) -> int:
+    """Flink's bin/ and conf/ from the apache-flink sdist, unpacked into image/ (the sdist stays)."""
+    sdist = Target(cache_dir() / "downloads" / FLINK_SCRIPTS_SDIST, FLINK_SCRIPTS_SDIST_SIZE, FLINK_SCRIPTS_SDIST_SHA256)
+    unpacked = flink_image_dir() / ".scripts-unpacked"
+    if is_present(sdist, verify) and unpacked.is_file():
+        return 0
+    fetched = 0
+    if not is_present(sdist, verify=True):
+        print(f"Flink {FLINK_VERSION} scripts: {FLINK_SCRIPTS_SDIST} from {pypi_index_url()}", file=sys.stderr)
+        download(pypi_file_url("apache-flink", FLINK_SCRIPTS_SDIST), sdist)
+        fetched = FLINK_SCRIPTS_SDIST_SIZE
+    with tarfile.open(sdist.dest, "r:gz") as archive:
+        for member in archive:
+            relative = member.name.removeprefix(FLINK_SCRIPTS_SDIST_ROOT)
+            if member.isfile() and relative.split("/")[0] in ("bin", "conf") and relative != member.name:
+                dest = flink_image_dir() / relative
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                with archive.extractfile(member) as src, dest.open("wb") as out:
+                    shutil.copyfileobj(src, out)
+                dest.chmod(0o755 if relative.startswith("bin/") else 0o644)
+    unpacked.touch()
+    return fetched
+
+
 def ensure_maven_jars(verify: bool) -> int:
     missing = [(p, t) for p, t in maven_targets() if not is_present(t, verify)]
     if missing:
@@ -326,7 +388,7 @@ def remove_unpinned_kafka_jars() -> None:
 
 def ensure_all(verify: bool = False) -> None:
     started = time.monotonic()
-    fetched = ensure_flink(verify) + ensure_maven_jars(verify)
+    fetched = ensure_flink(verify) + ensure_flink_scripts(verify) + ensure_maven_jars(verify)
     remove_unpinned_kafka_jars()
     if fetched:
         seconds = time.monotonic() - started

@@ -141,7 +141,7 @@ def test_kafka_is_one_kraft_node_reachable_as_the_contract_says():
     environment = services()["kafka-broker"]["environment"]
     advertised = environment["KAFKA_ADVERTISED_LISTENERS"].split(",")
     assert f"PLAINTEXT://{kafka_topics.DEFAULT_BOOTSTRAP}" in advertised  # containers: module.yaml, simulator
-    assert "HOST://localhost:9092" in advertised  # this machine, through the published port
+    assert "HOST://127.0.0.1:9092" in advertised  # this machine, through the port published on 127.0.0.1
     [(_, _, host_listener)] = published_ports(services()["kafka-broker"])
     assert f"HOST://:{host_listener}" in environment["KAFKA_LISTENERS"].split(",")
     assert environment["KAFKA_PROCESS_ROLES"] == "broker,controller"
@@ -190,7 +190,8 @@ def test_master_and_worker_find_each_other_and_share_the_state_folders():
 def test_the_restart_from_a_savepoint_is_one_line_to_uncomment():
     text = (ROOT / "docker-compose.yml").read_text()
     master = text[text.index("\n  master:"):text.index("\n  worker:")]
-    assert "\n    # command: -s /savepoint-dir/savepoint-" in master
+    assert re.search(r"\n    # command: -s /savepoint-dir/savepoint-\S+ -n\n", master)
+    # with -n: the image's launcher ignores execution.savepoint.ignore-unclaimed-state
 
 
 # --- python-worker and the simulator -------------------------------------------------------
