@@ -1,0 +1,257 @@
+"""The Docker workshop, run for real: the README's docker compose commands, verbatim.
+
+`make test-docker` (also part of `make test`). The suite gets its engine, Compose and images
+from `make docker-ready`, runs `docker compose up -d` with docker-compose.yml untouched, and
+then what a workshop attendee does: read the alerts, edit main.py and restart python-worker
+under traffic, lose the TaskManager, take a savepoint with curl and restart from it. The
+tests run in file order on one deployment; at the end `docker compose down -v` must leave
+no container, volume or listener, and an engine the suite started is stopped again.
+
+With FRAUD_THRESHOLD=-1 every transaction alerts, so "every transaction alerts exactly once"
+is exact; custom thresholds and scores (20 points per confirmed fraud) show that state
+survived.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+
+import pytest
+
+import kafka_topics
+from docker_workshop import ROOT, DockerWorkshop, copy_of_the_repository, docker_ready, edit
+from entities_pb2 import Alert, ConfirmFraud, CustomThreshold, Transaction
+from expectations import QUIET_SECONDS, account, alerted, merchant_scoring, score, send_transaction, settle_all
+from local_workshop import Producer, TopicReader, rest, wait_for
+
+pytestmark = pytest.mark.docker
+
+ENVIRONMENT = {"FRAUD_THRESHOLD": "-1"}  # every transaction alerts
+HOST_PORTS = (8000, 8001, 8002, 9092)
+START_TIMEOUT = 600     # a cold first build of the project's images included
+ALERT_TIMEOUT = 180
+RECOVERY_TIMEOUT = 300  # a lost TaskManager: restarted by its policy, then the job restores
+RATE = 50               # transactions per second of the steady traffic
+
+
+def engine_answers_without_us() -> bool:
+    status = subprocess.run(["docker", "version"], capture_output=True)
+    return status.returncode == 0
+
+
+@pytest.fixture(scope="module")
+def workshop(tmp_path_factory):
+    available = subprocess.run(["python3", str(ROOT / "docker" / "ready.py"), "status"], capture_output=True, text=True)
+    if available.returncode != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the Docker suite, but {available.stdout.strip()}")
+        pytest.skip(f"Docker suite skipped: {available.stdout.strip()}")
+    for port in HOST_PORTS:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                pytest.fail(f"127.0.0.1:{port} is taken: stop the other workshop (make down / docker compose down)")
+    engine_was_running = engine_answers_without_us()
+    environment = {**docker_ready(), **ENVIRONMENT}
+    docker = DockerWorkshop(copy_of_the_repository(tmp_path_factory.mktemp("repository")), environment)
+    docker.compose("down", "-v", "--remove-orphans")  # whatever a crashed earlier run left behind
+    try:
+        yield docker
+    finally:
+        docker.compose("down", "-v", "--remove-orphans", check=False)
+        if not engine_was_running:
+            subprocess.run(["make", "-s", "docker-down-engine"], cwd=ROOT, check=False)
+
+
+@pytest.fixture(scope="module")
+def producer(workshop):
+    client = Producer()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def alerts(workshop):
+    reader = TopicReader(kafka_topics.ALERTS)
+    yield reader
+    reader.close()
+
+
+def job_failures() -> int:
+    job = rest("/jobs")["jobs"][0]["id"]
+    return len(rest(f"/jobs/{job}/exceptions")["exceptionHistory"]["entries"])
+
+
+def running_job() -> str | None:
+    try:
+        jobs = [job for job in rest("/jobs")["jobs"] if job["status"] == "RUNNING"]
+    except OSError:
+        return None
+    if not jobs:
+        return None
+    vertices = rest(f"/jobs/{jobs[0]['id']}")["vertices"]
+    return jobs[0]["id"] if all(vertex["status"] == "RUNNING" for vertex in vertices) else None
+
+
+def savepoint_location(job: str, request_id: str) -> str | None:
+    status = rest(f"/jobs/{job}/savepoints/{request_id}")
+    if status["status"]["id"] != "COMPLETED":
+        return None
+    assert "location" in status["operation"], f"the savepoint failed: {status['operation']}"
+    return status["operation"]["location"]
+
+
+def steady_traffic(producer, tag: str, count: int) -> tuple[threading.Thread, list[str]]:
+    """`count` transactions at RATE per second, in the background; every one must alert."""
+    sent: list[str] = []
+    merchants = [merchant_scoring(0, 20), merchant_scoring(40, 60), merchant_scoring(80, 100)]
+
+    def produce():
+        started = time.monotonic()
+        for number in range(count):
+            ahead = started + number / RATE - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
+            transaction = Transaction(account=account(f"{tag}{number % 20}"), merchant=merchants[number % 3],
+                                      amount=(number * 37) % 3000)
+            transaction_id = account(f"{tag}-{number}")
+            send_transaction(producer, transaction_id, transaction)
+            sent.append(transaction_id)
+        producer.flush()
+
+    thread = threading.Thread(target=produce)
+    thread.start()
+    return thread, sent
+
+
+def assert_each_alerted_once(alerts, tag: str, sent: list[str], timeout: float) -> None:
+    prefix = f"{tag}-"
+    alerts.read_until(f"{len(sent)} alerts ({tag})", lambda rs: set(sent) <= set(alerted(rs, prefix)), timeout)
+    got = [transaction_id for transaction_id in alerted(alerts.read_for(QUIET_SECONDS), prefix)
+           if transaction_id in set(sent)]
+    print(f"\n{tag}: sent {len(sent)} transactions, alerts {len(got)}, duplicates {len(got) - len(set(got))}")
+    assert sorted(got) == sorted(sent)
+
+
+def probe_threshold(producer, alerts, holder: str, threshold: int, timeout: float = ALERT_TIMEOUT) -> None:
+    """Send probes for `holder` until one alerts with `threshold` as the threshold applied."""
+    probes: list[str] = []
+
+    def applied(records):
+        if any(Alert.FromString(r.value).threshold == threshold for r in records
+               if Alert.FromString(r.value).transaction_id in probes):
+            return True
+        if len(probes) * 5 < time.monotonic() - started:
+            probes.append(account(f"threshold-probe-{len(probes)}"))
+            risky = Transaction(account=holder, merchant=merchant_scoring(95, 100), amount=4000)
+            send_transaction(producer, probes[-1], risky)
+            producer.flush()
+        return False
+
+    started = time.monotonic()
+    alerts.read_until(f"{holder}'s threshold {threshold} to apply", applied, timeout)
+
+
+# --- the tests, in the order a workshop goes ---------------------------------------------------
+
+def test_compose_up_starts_the_workshop_and_the_simulator_prints_alerts(workshop):
+    started = time.monotonic()
+    workshop.compose("up", "-d", timeout=START_TIMEOUT)
+    line = wait_for("a 'Suspected Fraud' line in `docker compose logs simulator`",
+                    lambda: "Suspected Fraud for account id" in workshop.log("simulator"), ALERT_TIMEOUT, interval=2)
+    print(f"\ndocker compose up -d to the first alert line: {time.monotonic() - started:.0f} s")
+    assert line
+    with urllib.request.urlopen("http://127.0.0.1:8001/", timeout=10) as page:  # the web UI
+        assert page.status == 200 and b"<html" in page.read().lower()
+    published = workshop.compose("ps", "--format", "{{.Ports}}")
+    for binding in (part.strip() for part in published.replace("\n", ",").split(",") if "->" in part):
+        assert binding.startswith("127.0.0.1:"), f"a port published beyond 127.0.0.1: {binding}"
+
+
+def test_a_crashed_taskmanager_is_restarted_by_its_policy_and_alerts_stay_exactly_once(workshop, producer, alerts):
+    wait_for("the job to run", running_job, 120)
+    failures, restarts = job_failures(), int(workshop.inspect("worker", "{{.RestartCount}}"))
+    traffic, sent = steady_traffic(producer, "crash", 20 * RATE)
+    time.sleep(7)
+    workshop.crash("worker")
+    traffic.join()
+    wait_for("the worker container to be restarted by its policy",
+             lambda: int(workshop.inspect("worker", "{{.RestartCount}}")) > restarts, 60)
+    assert_each_alerted_once(alerts, "crash", sent, RECOVERY_TIMEOUT)
+    assert job_failures() > failures  # the job restarted from its latest checkpoint
+
+
+def test_the_savepoint_exercise_as_the_readme_tells_it(workshop, producer, alerts):
+    confirmed, custom = account("docker-saved-fraud"), account("docker-saved-threshold")
+    producer.send(kafka_topics.CONFIRMED, confirmed, ConfirmFraud(account=confirmed).SerializeToString())
+    producer.send(kafka_topics.THRESHOLDS, custom, CustomThreshold(account=custom, threshold=12).SerializeToString())
+    producer.flush()
+    calm = Transaction(account=confirmed, merchant=merchant_scoring(4, 10), amount=0)
+    settle_all(producer, alerts, {"docker-saved-fraud": (calm, score(calm, fraud_count=1))})
+    probe_threshold(producer, alerts, custom, 12)
+
+    # 1-2: the job id and the savepoint, with curl as in the README
+    job = wait_for("the job to run", running_job, 120)
+    answer = subprocess.run(["curl", "-sS", "-X", "POST", f"localhost:8001/jobs/{job}/savepoints",
+                             "-d", '{"cancel-job": false}'], capture_output=True, text=True, check=True).stdout
+    request_id = json.loads(answer)["request-id"]
+    location = wait_for("the savepoint", lambda: savepoint_location(job, request_id), 120)
+    name = location.rsplit("/", 1)[-1]
+    assert (workshop.folder / "savepoint-dir" / name).is_dir(), f"{name} is not in savepoint-dir/"
+    before = set(alerted(alerts.records, ""))
+
+    # 3-4: stop everything, uncomment the master's command with the savepoint's name, start
+    workshop.compose("down")
+    edit(workshop.folder / "docker-compose.yml", "    # command: -s /savepoint-dir/savepoint-... -n",
+         f"    command: -s /savepoint-dir/{name} -n")
+    workshop.compose("up", "-d", timeout=START_TIMEOUT)
+    wait_for("the job to run again", running_job, 180)
+    assert f"from savepoint /savepoint-dir/{name}" in workshop.log("master")
+
+    after = account("docker-after-restore")
+    send_transaction(producer, after, calm)
+    producer.flush()
+    probe_threshold(producer, alerts, custom, 12)  # the custom threshold survived
+    records = alerts.read_until("the alert after the restore", lambda rs: after in alerted(rs, ""), ALERT_TIMEOUT)
+    scores = {Alert.FromString(r.value).transaction_id: Alert.FromString(r.value).score for r in records}
+    assert scores[after] == score(calm, fraud_count=1)  # the fraud count survived
+    ids = alerted(alerts.read_for(QUIET_SECONDS), "")
+    print(f"\nsavepoint {name}: {len(before)} alerts before, {len(ids) - len(before)} after the restore, "
+          f"duplicates {len(ids) - len(set(ids))}")
+    assert len(ids) == len(set(ids)), "a transaction was scored again after the restore"
+
+
+def test_an_edit_of_main_py_and_a_restart_of_python_worker_lose_and_duplicate_nothing(workshop, producer, alerts):
+    wait_for("the job to run", running_job, 120)
+    failures = job_failures()
+    worker_log_before = len(workshop.log("worker"))
+    # The README's "Change the model" in its bluntest form: every score becomes 100.
+    edit(workshop.folder / "statefun-functions" / "main.py",
+         "    return min(100, round(history + merchant_risk + amount_risk))\n", "    return 100\n")
+    traffic, sent = steady_traffic(producer, "restart", 10 * RATE)
+    time.sleep(2)
+    workshop.compose("restart", "python-worker")
+    traffic.join()
+    assert_each_alerted_once(alerts, "restart", sent, ALERT_TIMEOUT)
+    assert job_failures() == failures  # the runtime retried; the job did not restart
+    assert "NettyRequest" in workshop.log("worker")[worker_log_before:]
+
+    calm = Transaction(account=account("edited"), merchant=merchant_scoring(4, 10), amount=0)
+    assert score(calm) < 100
+    probe = account("after-the-edit")
+    send_transaction(producer, probe, calm)
+    producer.flush()
+    records = alerts.read_until("the probe's alert", lambda rs: probe in alerted(rs, probe), ALERT_TIMEOUT)
+    assert next(Alert.FromString(r.value).score for r in records
+                if Alert.FromString(r.value).transaction_id == probe) == 100  # the edited model ran
+
+
+def test_compose_down_v_leaves_no_container_volume_or_listener(workshop, producer, alerts):
+    workshop.compose("down", "-v")
+    assert workshop.leftovers() == []
+    for port in HOST_PORTS:
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, f"something still listens on 127.0.0.1:{port}"
