@@ -163,13 +163,13 @@ def wait_until(what: str, check, timeout: float) -> bool:
 def ensure_engine() -> str | None:
     """The DOCKER_HOST to use; None for the CLI's default (an engine that already answers there)."""
     given = os.environ.get("DOCKER_HOST")
-    if given:
+    ours = f"unix://{own_socket()}"
+    if given and given != ours:  # (ours, exported by an earlier run, is started again below)
         if not answers(given):
             fail(f"DOCKER_HOST={given} does not answer (`docker version` fails); unset it to use the default")
         return given
-    if answers(None):
+    if not given and answers(None):
         return None
-    ours = f"unix://{own_socket()}"
     if answers(ours):
         return ours
     if not can_start_own_engine():

@@ -155,6 +155,45 @@ def probe_threshold(producer, alerts, holder: str, threshold: int, timeout: floa
     alerts.read_until(f"{holder}'s threshold {threshold} to apply", applied, timeout)
 
 
+# --- the images: real or stand-in, they keep the contract the project relies on ----------------
+# (../shared/IMAGES.md lists what each real image holds; these are the facts our files use.)
+
+IMAGE_FACTS = {
+    "apache/flink-statefun:3.3.0": (
+        "test $(id -u) = 0 && test $(id -u flink) = 9999 && test $(id -g flink) = 9999"
+        " && test $(id -u statefun) = 9998 && test $(id -gn statefun) = flink"
+        " && test $FLINK_HOME = /opt/flink && test $ROLE = worker && test -d /opt/statefun/modules"
+        " && test -f /opt/flink/lib/statefun-flink-core.jar && test -f /opt/flink/lib/statefun-flink-distribution.jar"
+        " && ! ls /opt/flink/lib | grep -q flink-table && test $(stat -c %u /opt/flink/log) = 9999"
+        " && java -version 2>&1 | grep -q 'version \"11' && command -v wget >/dev/null && ! javac -version 2>/dev/null"),
+    "apache/kafka:3.9.2": (
+        "test $(id -un) = appuser && test $(id -u) = 1000 && test -x /opt/kafka/bin/kafka-server-start.sh"
+        " && test -w /var/lib/kafka/data && test -w /opt/kafka/config && command -v bash >/dev/null"
+        " && ! command -v curl && ! command -v python3"),
+    "python:3.11.16-slim-bookworm": (
+        "test $(id -u) = 0 && python --version | grep -q '^Python 3\\.11\\.' && pip --version >/dev/null"
+        " && test $(command -v python) = /usr/local/bin/python && ! command -v curl && ! command -v wget"),
+    "eclipse-temurin:11.0.25_9-jdk": (
+        "test $(id -u) = 0 && javac -version 2>&1 | grep -q '^javac 11\\.' && command -v jar >/dev/null"
+        " && test -x /opt/java/openjdk/bin/javac"),
+}
+
+
+@pytest.mark.parametrize("image", IMAGE_FACTS)
+def test_each_image_keeps_the_contract_the_project_relies_on(workshop, image):
+    facts = workshop.docker("run", "--rm", "--entrypoint", "bash", image, "-c", f"({IMAGE_FACTS[image]}) && echo ok")
+    assert facts.endswith("ok")
+    if image == "apache/flink-statefun:3.3.0":
+        assert workshop.docker("image", "inspect", "-f", "{{json .Config.Entrypoint}} {{json .Config.Cmd}}", image) \
+            in ('["/docker-entry-point.sh"] null', '["/docker-entry-point.sh"] []')
+        unknown = subprocess.run(["docker", "run", "--rm", "-e", "ROLE=nobody", image], env=workshop.environment,
+                                 capture_output=True, text=True, timeout=60)
+        assert unknown.returncode == 1 and "unknown role" in (unknown.stdout + unknown.stderr).lower()
+    if image == "apache/kafka:3.9.2":
+        assert workshop.docker("image", "inspect", "-f", "{{json .Config.Cmd}} {{json .Config.Volumes}}", image) == \
+            '["/etc/kafka/docker/run"] {"/etc/kafka/secrets":{},"/mnt/shared/config":{},"/var/lib/kafka/data":{}}'
+
+
 # --- the tests, in the order a workshop goes ---------------------------------------------------
 
 def test_compose_up_starts_the_workshop_and_the_simulator_prints_alerts(workshop):
