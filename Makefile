@@ -26,10 +26,15 @@ help:
 	@echo "make proto              regenerate the Python code of protobuf/entities.proto"
 	@echo "make images             re-render images/architecture.svg from its Graphviz source"
 
-$(VENV)/.installed: requirements-dev.txt constraints.txt statefun-functions/requirements.txt simulator/requirements.txt
+# uv, for its resolver override: the StateFun SDK declares protobuf<4, python-worker runs the
+# patched protobuf on upb instead (statefun-functions/protobuf-override.txt says why).
+UV_VERSION := 0.13.9
+$(VENV)/.installed: requirements-dev.txt constraints.txt statefun-functions/requirements.txt statefun-functions/protobuf-override.txt simulator/requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (set PYTHON=/path/to/python3.11)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
+	$(PY) -m pip install --quiet uv==$(UV_VERSION)
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -r requirements-dev.txt -c constraints.txt \
+		--override statefun-functions/protobuf-override.txt
 	touch $@
 
 setup: $(VENV)/.installed
@@ -96,7 +101,7 @@ check-images:
 
 lock: setup
 	{ echo "# Exact versions of everything requirements-dev.txt pulls in (make lock rewrites it)."; \
-	  $(PY) -m pip freeze --exclude-editable; } > constraints.txt
+	  $(PY) -m pip freeze --exclude-editable | grep -v '^uv=='; } > constraints.txt
 
 # --- benchmarks (BENCHMARKS.md) ------------------------------------------------------------
 # bench/.venv-fast is python-worker on protobuf's upb backend (uv's resolver override of the

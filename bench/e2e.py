@@ -34,7 +34,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT / "simulator"))
 from entities_pb2 import Alert  # noqa: E402
 
-PINNED = str(ROOT / ".venv" / "bin" / "python")
+PINNED = str(BENCH / ".venv-pinned" / "bin" / "python")  # protobuf 3.20.3, as the SDK pins it
 FAST = str(BENCH / ".venv-fast" / "bin" / "python")
 LOCK = "/tmp/workshop-topology.lock"
 BOOTSTRAP = "127.0.0.1:9092"

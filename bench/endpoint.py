@@ -23,8 +23,9 @@ import psutil
 
 BENCH = pathlib.Path(__file__).resolve().parent
 ROOT = BENCH.parent
-PINNED = str(ROOT / ".venv" / "bin" / "python")   # protobuf 3.20.3, as constraints.txt pins it
+PINNED = str(BENCH / ".venv-pinned" / "bin" / "python")  # protobuf 3.20.3, as the SDK pins it
 FAST = str(BENCH / ".venv-fast" / "bin" / "python")  # protobuf upb via the override
+SHIPPED = str(ROOT / ".venv" / "bin" / "python")  # what `make setup` installs: protobuf upb and uvloop
 
 # name: (python, script, extra environment)
 VARIANTS = {
@@ -35,10 +36,13 @@ VARIANTS = {
     "server.py, pb upb, 2 procs": (FAST, "statefun-functions/main.py", {"WORKERS": "2", "EVENT_LOOP": "asyncio"}),
     "server.py, pb upb, uvloop, 1 proc": (FAST, "statefun-functions/main.py", {"WORKERS": "1", "EVENT_LOOP": "uvloop"}),
     "server.py, pb upb, uvloop, 2 procs": (FAST, "statefun-functions/main.py", {"WORKERS": "2", "EVENT_LOOP": "uvloop"}),
+    # `python main.py` with nothing set: the defaults users get (processes sized to the machine).
+    "python main.py as shipped": (SHIPPED, "statefun-functions/main.py", {}),
 }
 DEFAULT_VARIANTS = ["naive (playground, pb 3.20.3, 1 proc)", "server.py, pb 3.20.3, 2 procs", "server.py, pb upb, 1 proc",
-                    "server.py, pb upb, 2 procs", "server.py, pb upb, uvloop, 1 proc", "server.py, pb upb, uvloop, 2 procs"]
-SHORT_VARIANTS = ["naive (playground, pb 3.20.3, 1 proc)", "server.py, pb upb, uvloop, 2 procs"]
+                    "server.py, pb upb, 2 procs", "server.py, pb upb, uvloop, 1 proc", "server.py, pb upb, uvloop, 2 procs",
+                    "python main.py as shipped"]
+SHORT_VARIANTS = ["naive (playground, pb 3.20.3, 1 proc)", "python main.py as shipped"]
 
 
 def start(variant: str, port: int) -> subprocess.Popen:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces BENCHMARKS.md.   bench/run.sh setup | endpoint | e2e | full | short
-#   setup     bench/.venv-fast (protobuf upb through uv's override) and wrk (apt)
+#   setup     bench/.venv-fast (as shipped, plus the bench tools), bench/.venv-pinned (protobuf 3.20.3) and wrk (apt)
 #   full      endpoint (3 rounds) + end to end (10 s, 2 s, 500 ms checkpoints; 100..2000 tx/s) + plot
 #   short     what CI can afford (< 2 min): the equivalence test, endpoint baseline vs best
 #             (1 round, 4 s), end to end at 2 s checkpoints for 250 and 1000 tx/s (5 s steps)
@@ -9,6 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3.11}
 FAST=bench/.venv-fast/bin/python
+PINNED=bench/.venv-pinned/bin/python
 
 setup() {
   if [ ! -x bench/.venv-fast/bin/uv ]; then
@@ -16,7 +17,12 @@ setup() {
     bench/.venv-fast/bin/pip install --quiet uv==0.13.9
   fi
   bench/.venv-fast/bin/uv pip install --quiet --python "$FAST" -r bench/requirements.txt \
-      --override bench/protobuf-override.txt
+      --override statefun-functions/protobuf-override.txt
+  # The SDK as it pins itself (protobuf 3.20.3, pure Python): the reference of the
+  # equivalence test and the "pb 3.20.3" rows of BENCHMARKS.md.
+  [ -x "$PINNED" ] || "$PYTHON" -m venv bench/.venv-pinned
+  bench/.venv-fast/bin/uv pip install --quiet --python "$PINNED" -r statefun-functions/requirements.txt \
+      --override bench/protobuf-as-the-sdk-pins.txt
   command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
   .venv/bin/python -m pytest -q tests/statefun_functions/test_protobuf_upb_equivalence.py
 }

@@ -24,7 +24,8 @@ DEFAULT_MERCHANT_SERVICE_URL = "http://merchant-service:8002"
 # of the port mapping is what binds to 127.0.0.1. Run directly, it stays local.
 DEFAULT_BIND_ADDRESS = "127.0.0.1"
 # Processes serving the port together (SO_REUSEPORT); see server.py and BENCHMARKS.md.
-DEFAULT_WORKERS = 1
+# "auto": one per CPU this process may run on, since one process keeps one core busy.
+DEFAULT_WORKERS = "auto"
 MAX_WORKERS = 64
 # auto: uvloop's event loop when it is installed (the fast worker's requirements), else asyncio's.
 DEFAULT_EVENT_LOOP = "auto"
@@ -46,7 +47,7 @@ class Settings:
     merchant_service_url: str
     bind_address: str
     port: int
-    workers: int = DEFAULT_WORKERS
+    workers: int = 1
     event_loop: str = DEFAULT_EVENT_LOOP
     log_level: str = "INFO"
 
@@ -84,9 +85,19 @@ def parse_port(text: str) -> int:
 
 
 def parse_workers(text: str) -> int:
+    if text.strip() == "auto":
+        return min(MAX_WORKERS, usable_cpus())
     if not text.strip().isdigit() or not 1 <= int(text) <= MAX_WORKERS:
-        raise ValueError(f"{text!r} is not a number of processes from 1 to {MAX_WORKERS}")
+        raise ValueError(f"{text!r} is not auto or a number of processes from 1 to {MAX_WORKERS}")
     return int(text)
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (a container's cpuset, taskset), else all of them."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def parse_event_loop(text: str) -> str:

@@ -6,6 +6,7 @@ never a stack trace; the worker keeps serving.
 """
 
 import asyncio
+import ctypes
 import logging
 import os
 import signal
@@ -13,7 +14,7 @@ import socket
 import sys
 
 from aiohttp import web
-from google.protobuf.message import DecodeError
+from google.protobuf.internal import api_implementation
 from statefun import RequestReplyHandler, StatefulFunctions
 from statefun.request_reply_pb2 import ToFunction
 
@@ -72,8 +73,11 @@ def diagnose(functions: StatefulFunctions, body: bytes) -> tuple[int, str]:
     request = ToFunction()
     try:
         request.ParseFromString(body)
-    except (DecodeError, UnicodeDecodeError):  # pure-Python protobuf reports bad UTF-8 as the latter
-        return 400, f"the body ({len(body)} bytes) is not a serialized StateFun ToFunction message"
+    # Whatever the parser raises, the body is what is wrong: DecodeError from upb, also
+    # UnicodeDecodeError and RecursionError (deep nesting) from the pure-Python parser.
+    except Exception as problem:  # noqa: BLE001
+        return 400, (f"the body ({len(body)} bytes) is not a serialized StateFun ToFunction message "
+                     f"({type(problem).__name__})")
     target = request.invocation.target
     if not target.namespace or not target.type:
         return 400, "the ToFunction message names no target function"
@@ -97,12 +101,17 @@ def run(functions: StatefulFunctions, settings, on_shutdown=()) -> None:
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
     loop = use_event_loop(settings.event_loop)
-    log.info("serving %d functions at http://%s:%d%s with %d process(es) on %s", len(served(functions)),
-             settings.bind_address, settings.port, STATEFUN_PATH, settings.workers, loop)
+    log.info("serving %d functions at http://%s:%d%s with %d process(es) on %s, protobuf %s", len(served(functions)),
+             settings.bind_address, settings.port, STATEFUN_PATH, settings.workers, loop, protobuf_backend())
     if settings.workers == 1:
         serve(functions, settings, on_shutdown)
     else:
         sys.exit(serve_in_processes(functions, settings, on_shutdown))
+
+
+def protobuf_backend() -> str:
+    """'upb' (C, as installed with protobuf-override.txt) or 'python' (the SDK's own pin: slow)."""
+    return f"{api_implementation.Type()}"
 
 
 def use_event_loop(choice: str) -> str:
@@ -150,9 +159,11 @@ def serve_in_processes(functions: StatefulFunctions, settings, on_shutdown=()) -
         # SO_REUSEPORT would quietly share the port with an earlier worker: refuse instead.
         return f"python-worker: cannot listen on {settings.bind_address}:{settings.port}: it is taken"
     children = []
+    parent = os.getpid()
     for _ in range(settings.workers):
         pid = os.fork()
         if pid == 0:
+            end_with_parent(parent)
             os._exit(serve_child(functions, settings, on_shutdown))
         children.append(pid)
 
@@ -180,6 +191,21 @@ def serve_in_processes(functions: StatefulFunctions, settings, on_shutdown=()) -
             status = 1
             stop()
     return status
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def end_with_parent(parent: int) -> None:
+    """A server process gets SIGTERM when its parent dies, even by kill -9.
+
+    Otherwise it would outlive it, keep the port, and make the restarted python-worker
+    refuse to start ("it is taken"). Linux only; elsewhere the parent's SIGTERM suffices.
+    """
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # it died before the call above
+        os._exit(0)
 
 
 def serve_child(functions: StatefulFunctions, settings, on_shutdown) -> int:

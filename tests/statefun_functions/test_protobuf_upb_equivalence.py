@@ -1,9 +1,10 @@
 """The SDK answers byte for byte the same on protobuf 3.20.3 (its pin) and on protobuf's upb backend.
 
 apache-flink-statefun 3.3.0 declares protobuf<4, which on Python 3.11 means the pure-Python
-protobuf 3.20.3: three quarters of the worker's time (BENCHMARKS.md). The fast worker lifts the
-pin with a resolver override (bench/protobuf-override.txt). This test is the proof that doing so
-changes nothing on the wire: the same serialized ToFunction requests, covering every function
+protobuf 3.20.3: three quarters of the worker's time (BENCHMARKS.md), and CVE-2025-4565. The
+worker as shipped lifts the pin with a resolver override (statefun-functions/protobuf-override.txt).
+This test is the proof that doing so changes nothing on the wire, and it stays in CI so that a
+future SDK or protobuf that answers differently is caught: the same serialized ToFunction requests, covering every function
 and every branch (replies, state mutations, delayed messages, alerts, dead letters, the state
 negotiation, refused requests), are handled by the real functions in two fresh processes, one per
 protobuf, and the serialized FromFunction answers must be identical. The one exception is
@@ -11,8 +12,9 @@ protobuf's own error text for bytes that do not parse, which a dead letter quote
 ('Truncated message.' vs 'Error parsing message ... Wire format was corrupt'): that answer must
 be identical once the quoted text is cut.
 
-The upb interpreter is $UPB_PYTHON, or bench/.venv-fast (made by `make bench-setup`); without
-one the test is skipped. It takes about a second.
+The worker as shipped is this interpreter (.venv, on upb); the SDK as pinned is $PINNED_PYTHON,
+or bench/.venv-pinned (made by `make bench-setup`); without one the test is skipped (failed under
+CI). It takes about a second.
 """
 
 import os
@@ -84,8 +86,8 @@ sys.stdout.buffer.write(b"".join(struct.pack(">I", len(a)) + a for a in answers)
 """
 
 
-def upb_python():
-    candidate = os.environ.get("UPB_PYTHON") or str(ROOT / "bench" / ".venv-fast" / "bin" / "python")
+def pinned_python():
+    candidate = os.environ.get("PINNED_PYTHON") or str(ROOT / "bench" / ".venv-pinned" / "bin" / "python")
     return candidate if pathlib.Path(candidate).exists() else None
 
 
@@ -213,14 +215,14 @@ def answer(python: str, bodies: list[bytes], tmp_path) -> tuple[str, list[bytes]
 
 
 def test_responses_are_byte_identical_on_upb(tmp_path):
-    upb = upb_python()
-    if upb is None:
+    reference = pinned_python()
+    if reference is None:
         # CI makes the interpreter first (`make test` runs bench-setup): there, a missing one fails.
-        missing = "no upb interpreter: set UPB_PYTHON or run `make bench-setup` (bench/.venv-fast)"
+        missing = "no interpreter with the SDK as pinned: set PINNED_PYTHON or run `make bench-setup` (bench/.venv-pinned)"
         pytest.fail(missing) if os.environ.get("CI") else pytest.skip(missing)
     bodies = corpus()
-    pinned_version, pinned = answer(sys.executable, bodies, tmp_path)
-    upb_version, fast = answer(upb, bodies, tmp_path)
+    pinned_version, pinned = answer(reference, bodies, tmp_path)
+    upb_version, fast = answer(sys.executable, bodies, tmp_path)
     assert pinned_version.endswith("python") and upb_version.endswith("upb"), (pinned_version, upb_version)
     assert len(pinned) == len(fast) == len(bodies)
     differing = []

@@ -9,6 +9,7 @@ import sys
 import time
 
 import aiohttp
+import psutil
 import pytest
 from statefun.request_reply_pb2 import FromFunction
 
@@ -59,6 +60,10 @@ async def test_a_batch_far_above_one_mebibyte_is_accepted(client):
      "names no instance of ververica/model"),
     # found by the fuzzer: a string field that is not UTF-8 (the target's namespace)
     (b"\xa2\x06\x05\x0a\x03\x0a\x01\xf6", 400, "is not a serialized StateFun ToFunction"),
+    # CVE-2025-4565: 200,000 start-group tags of an unknown field 99, never closed ...
+    (bytes([0x9B, 0x06]) * 200_000, 400, "is not a serialized StateFun ToFunction"),
+    # ... and well-formed: 20,000 groups nested and closed again, deeper than any parser goes
+    (bytes([0x9B, 0x06]) * 20_000 + bytes([0x9C, 0x06]) * 20_000, 400, "is not a serialized StateFun ToFunction"),
 ])
 async def test_a_bad_request_gets_a_4xx_with_a_one_line_reason(client, caplog, body, status, reason):
     response = await client.post(STATEFUN_PATH, data=body)
@@ -124,6 +129,46 @@ def test_python_main_serves_and_stops_cleanly_on_sigterm(unused_tcp_port, proces
     assert worker.returncode == 0
     assert "serving 5 functions" in output
     assert output.count("stopped") == processes, output  # each server process stopped cleanly
+
+
+def test_the_worker_as_shipped_runs_protobuf_on_upb_with_uvloop_and_says_so(unused_tcp_port):
+    """The pure-Python protobuf the SDK pins is slow and has CVE-2025-4565; make setup installs upb."""
+    worker = start_worker({"PORT": str(unused_tcp_port), "WORKERS": "", "EVENT_LOOP": ""})
+    try:
+        wait_until_healthy(worker, unused_tcp_port)
+        worker.send_signal(signal.SIGTERM)
+        output, _ = worker.communicate(timeout=15)
+    finally:
+        worker.kill()
+    cpus = len(os.sched_getaffinity(0))
+    assert f"with {cpus} process(es) on uvloop, protobuf upb" in output, output
+
+
+def test_server_processes_end_with_a_parent_killed_hard(unused_tcp_port):
+    """Else they would keep the port and the restarted worker could not start."""
+    worker = start_worker({"PORT": str(unused_tcp_port), "WORKERS": "2"})
+    try:
+        wait_until_healthy(worker, unused_tcp_port)
+        children = psutil.Process(worker.pid).children()
+        assert len(children) == 2
+        worker.kill()
+        worker.wait(timeout=10)
+        gone, alive = psutil.wait_procs(children, timeout=15)
+        assert alive == [], f"server processes outlived their parent: {alive}"
+    finally:
+        worker.kill()
+
+
+def wait_until_healthy(worker, port: int) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            asyncio.run(_get_health(port))
+            return
+        except aiohttp.ClientError:
+            assert worker.poll() is None, worker.communicate()[0]
+            assert time.monotonic() < deadline, "python-worker did not answer within 30 s"
+            time.sleep(0.2)
 
 
 async def _get_health(port):
