@@ -46,3 +46,16 @@ def test_the_local_mode_binds_its_services_to_loopback():
     for setting in ("rest.bind-address", "jobmanager.bind-host", "taskmanager.bind-host"):
         assert re.search(rf'"{re.escape(setting)}": "127\.0\.0\.1"', text), setting
     assert "PLAINTEXT://127.0.0.1:" in text and "CONTROLLER://127.0.0.1:" in text
+
+
+def test_one_uv_and_one_protobuf_override_wherever_python_worker_is_installed():
+    """make setup, the python-worker image and the benchmarks resolve python-worker alike."""
+    installers = {path: (ROOT / path).read_text() for path in ("Makefile", "statefun-functions/Dockerfile", "bench/run.sh")}
+    uv_versions = {path: set(re.findall(r"uv==([\d.]+)|UV_VERSION := ([\d.]+)", text)) for path, text in installers.items()}
+    flat = {path: {v for pair in found for v in pair if v} for path, found in uv_versions.items()}
+    assert len(set().union(*flat.values())) == 1 and all(flat.values()), flat
+    for path, text in installers.items():
+        assert "protobuf-override.txt" in text, f"{path} installs python-worker without the protobuf override"
+    override = (ROOT / "statefun-functions" / "protobuf-override.txt").read_text()
+    pinned = (ROOT / "statefun-functions" / "requirements.txt").read_text()
+    assert re.search(r"^protobuf==[\d.]+$", override, re.M).group() in pinned
