@@ -90,21 +90,6 @@ JAVA17_OPENS = [
     "--add-opens=java.base/java.util.concurrent.locks=ALL-UNNAMED",
 ]
 
-# Flink logs to stdout; supervisord appends it to .local-run/logs/<service>.log.
-FLINK_LOG4J = """\
-rootLogger.level = INFO
-rootLogger.appenderRef.console.ref = ConsoleAppender
-appender.console.name = ConsoleAppender
-appender.console.type = CONSOLE
-appender.console.layout.type = PatternLayout
-appender.console.layout.pattern = %d{yyyy-MM-dd HH:mm:ss,SSS} %-5p %-60c %x - %m%n
-# The Kafka clients are chatty at INFO (every producer/consumer prints its whole config).
-logger.kafka.name = org.apache.kafka
-logger.kafka.level = WARN
-logger.netty.name = org.jboss.netty.channel.DefaultChannelPipeline
-logger.netty.level = OFF
-"""
-
 # Kafka 3.9 logs through reload4j (log4j 1 syntax); also to stdout.
 KAFKA_LOG4J = """\
 log4j.rootLogger=INFO, stdout
@@ -147,6 +132,9 @@ def local_only_flink_settings() -> dict[str, str]:
         "statefun.remote.module-name": (CONF / "module.yaml").as_uri(),
         # RocksDB working files, spills and blobs go under .local-run, not /tmp.
         "io.tmp.dirs": str(FLINK_TMP),
+        # RocksDB writes a LOG file per operator instance and restore; Flink would put them
+        # beside its own log file, i.e. among the services' logs.
+        "state.backend.rocksdb.log.dir": str(FLINK_TMP / "rocksdb-logs"),
         # The web UI's "Logs" tab shows the JobManager's supervisord log.
         "web.log.path": str(LOGS / "master.log"),
     }
@@ -166,7 +154,8 @@ def render_runtime_config(module_yaml: Path) -> None:
     CONF.mkdir(parents=True, exist_ok=True)
     for name, text in rendered.items():
         (CONF / name).write_text(text)
-    (CONF / "log4j-console.properties").write_text(FLINK_LOG4J)
+    # Flink logs to stdout; supervisord appends it to .local-run/logs/<service>.log.
+    (CONF / "log4j-console.properties").write_text((RUNTIME_SOURCES / "log4j-console.properties").read_text())
 
 
 def write_kafka_config() -> Path:

@@ -147,7 +147,8 @@ def decide(context: Context, fraud_score):
     # 0 means the account has not set a threshold of its own.
     threshold = custom.threshold if custom is not None and custom.threshold > 0 else settings.fraud_threshold
     if fraud_score.score > threshold:
-        log.info("%s: ALERT score %d > threshold %d: account %s at %s for %d USD", address_of(context),
+        # DEBUG: under load this would be a line per transaction; the simulator prints the alerts.
+        log.debug("%s: ALERT score %d > threshold %d: account %s at %s for %d USD", address_of(context),
                  fraud_score.score, threshold, transaction.account, transaction.merchant, transaction.amount)
         alert = Alert(transaction_id=context.address.id, transaction=transaction,
                       score=fraud_score.score, threshold=threshold)

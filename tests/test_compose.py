@@ -171,7 +171,7 @@ def test_master_and_worker_run_the_one_runtime_config():
     assert re.search(r"^COPY --from=ingress-guard /ingress-guard\.jar /opt/flink/lib/", text, re.M)
     # Where the official image looks: every /opt/statefun/modules/<dir>/module.yaml, and Flink's conf dir.
     assert re.search(r"^COPY module\.yaml /opt/statefun/modules/[\w-]+/module\.yaml$", text, re.M)
-    assert re.search(r"^COPY flink-conf\.yaml /opt/flink/conf/flink-conf\.yaml$", text, re.M)
+    assert re.search(r"^COPY flink-conf\.yaml log4j-console\.properties /opt/flink/conf/$", text, re.M)
     assert runtime_config_files() == ["statefun-runtime/flink-conf.yaml", "statefun-runtime/module.yaml"]
 
 

@@ -9,6 +9,7 @@ import time
 
 import pytest
 import yaml
+from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.errors import KafkaError
 
 import kafka_topics
@@ -16,7 +17,7 @@ from conftest import THRESHOLD
 from entities_pb2 import ConfirmFraud, CustomThreshold, DeadLetter, Transaction
 from expectations import QUIET_SECONDS, account, alerted, merchant_scoring, score, send_transaction, settle, \
     settle_all
-from local_workshop import ROOT, TopicReader
+from local_workshop import BOOTSTRAP, ROOT, TopicReader
 
 pytestmark = pytest.mark.faults
 
@@ -26,16 +27,17 @@ FAULT_AFTER_SECONDS = 7
 RECOVERY_TIMEOUT = 300  # a lost TaskManager means a job restart from the last checkpoint
 
 
-def produce_load(producer, tag: str, confirmations: dict) -> tuple[list, list]:
+def produce_load(producer, tag: str, confirmations: dict, rate: int = LOAD_RATE,
+                 seconds: int = LOAD_SECONDS) -> tuple[list, list]:
     """Steady traffic, with the confirmations spread over it; returns (sent, expected) ids."""
     merchants = [merchant_scoring(0, 20), merchant_scoring(40, 60), merchant_scoring(80, 100)]
     pending = [holder for holder, count in confirmations.items() for _ in range(count)]
-    total = LOAD_RATE * LOAD_SECONDS
+    total = rate * seconds
     confirm_every = total // (len(pending) + 1)
     sent, expected = [], []
     started = time.monotonic()
     for number in range(total):
-        ahead = started + number / LOAD_RATE - time.monotonic()
+        ahead = started + number / rate - time.monotonic()
         if ahead > 0:
             time.sleep(ahead)
         transaction = Transaction(account=f"load{number % 50}-{tag}", merchant=merchants[number % 3],
@@ -214,3 +216,67 @@ def test_the_stateful_upgrade_of_the_advanced_exercise(workshop, producer, alert
     ids = [transaction_id for transaction_id in alerted(alerts.read_for(QUIET_SECONDS), "")]
     print(f"\nupgrade: {len(ids)} alerts in all, duplicates {len(ids) - len(set(ids))}")
     assert len(ids) == len(set(ids)), "a transaction was processed twice across the upgrade"
+
+
+# The job's Kafka consumer group, as module.yaml names it (for the lag of its input).
+CONSUMER_GROUP = next(document["spec"]["consumerGroupId"]
+                      for document in yaml.safe_load_all((ROOT / "statefun-runtime" / "module.yaml").read_text())
+                      if document and document["kind"] == "io.statefun.kafka.v1/ingress")
+OVERLOAD_RATE = 1500     # transactions per second: about three times what this pipeline sustains on 2 cores
+OVERLOAD_SECONDS = 30
+DRAIN_TIMEOUT = 420
+
+
+def transactions_lag() -> int:
+    """Records of `transactions` not yet read by the job (its consumer group's committed offsets)."""
+    admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    ends = KafkaConsumer(bootstrap_servers=BOOTSTRAP)
+    try:
+        committed = admin.list_consumer_group_offsets(CONSUMER_GROUP)
+        partitions = [p for p in committed if p.topic == kafka_topics.TRANSACTIONS]
+        return sum(ends.end_offsets(partitions)[p] - committed[p].offset for p in partitions)
+    finally:
+        admin.close()
+        ends.close()
+
+
+def test_overload_saturates_without_restarts_and_drains_exactly_once(workshop, producer, alerts):
+    """Well above capacity the job slows its sources (backpressure) instead of timing out calls.
+
+    Before statefun.async.max-per-task was bounded (flink-conf.yaml), this load made calls wait
+    for the HTTP client's connections past their timeout, and the job failed and restarted.
+    """
+    tag = account("overload")
+    confirmations = {f"overloaded{n}-{tag}": 1 + n % 2 for n in range(6)}
+    for holder in confirmations:
+        producer.send(kafka_topics.THRESHOLDS, holder, CustomThreshold(account=holder, threshold=1).SerializeToString())
+    failures = workshop.failures()
+    worker_log_before = len(workshop.log("worker"))
+    lags, result = [], {}
+    traffic = threading.Thread(target=lambda: result.update(zip(
+        ("sent", "expected"), produce_load(producer, tag, confirmations, OVERLOAD_RATE, OVERLOAD_SECONDS))))
+    traffic.start()
+    while traffic.is_alive():
+        lags.append(transactions_lag())
+        time.sleep(3)
+    sent, expected = result["sent"], result["expected"]
+
+    alerts.read_until(f"{len(expected)} alerts after the overload",
+                      lambda records: set(expected) <= set(alerted(records, f"{tag}-load-")), DRAIN_TIMEOUT)
+    got = alerted(alerts.read_for(QUIET_SECONDS), f"{tag}-load-")
+    lags.append(transactions_lag())
+    worker_log_growth = len(workshop.log("worker")) - worker_log_before
+    print(f"\noverload: offered {len(sent)} at {OVERLOAD_RATE}/s, peak lag {max(lags)}, final lag {lags[-1]}, "
+          f"expected {len(expected)}, received {len(got)}, duplicates {len(got) - len(set(got))}, "
+          f"job failures {workshop.failures() - failures}, worker log +{worker_log_growth / 1e6:.1f} MB")
+    assert sorted(got) == sorted(expected)
+    assert workshop.failures() == failures, "the job failed under overload"
+    assert max(lags) > OVERLOAD_RATE, "the load never exceeded what the job took in: not an overload"
+    assert lags[-1] == 0
+    assert worker_log_growth < 10_000_000
+
+    calm = merchant_scoring(4, 10)
+    settle_all(producer, alerts, {
+        holder: (Transaction(account=holder, merchant=calm, amount=0),
+                 score(Transaction(account=holder, merchant=calm, amount=0), fraud_count=count))
+        for holder, count in confirmations.items()})
