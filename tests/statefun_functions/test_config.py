@@ -40,3 +40,24 @@ def test_load_exits_with_the_message(monkeypatch):
     monkeypatch.setenv("FRAUD_WINDOW", "soon")
     with pytest.raises(SystemExit, match="FRAUD_WINDOW"):
         config.load()
+
+
+def test_workers_default_to_one_process_per_usable_cpu(monkeypatch):
+    monkeypatch.setattr(config.os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    assert config.from_environment({}).workers == 3
+    assert config.from_environment({"WORKERS": "auto"}).workers == 3
+
+
+def test_workers_auto_never_exceeds_the_maximum(monkeypatch):
+    monkeypatch.setattr(config.os, "sched_getaffinity", lambda pid: set(range(200)))
+    assert config.from_environment({}).workers == config.MAX_WORKERS == 64
+
+
+@pytest.mark.parametrize("text, workers", [("1", 1), ("64", 64), (" 2 ", 2)])
+def test_workers_from_one_to_sixty_four(text, workers):
+    assert config.from_environment({"WORKERS": text}).workers == workers
+
+
+def test_sixty_five_workers_are_refused():
+    with pytest.raises(config.SettingsError, match=r"^WORKERS: '65' is not auto or a number of processes from 1 to 64"):
+        config.from_environment({"WORKERS": "65"})
