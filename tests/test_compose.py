@@ -6,6 +6,7 @@ the runtime configuration.
 """
 
 import ast
+import fnmatch
 import functools
 import os
 import pathlib
@@ -261,3 +262,22 @@ def test_the_architecture_picture_shows_every_function_and_topic():
     for topic in kafka_topics.ALL:
         assert re.search(rf'^\s*"?{re.escape(topic)}"?\s*->|->\s*"?{re.escape(topic)}"?\s*\[', source, re.M), topic
     assert (ROOT / "images" / "architecture.svg").exists()
+
+
+def test_every_file_a_dockerfile_copies_passes_its_dockerignore():
+    """A file left out of the build context fails the build only when the image is built."""
+    for folder in ("statefun-runtime", "statefun-functions", "simulator"):
+        rules = [line.strip() for line in (ROOT / folder / ".dockerignore").read_text().splitlines()
+                 if line.strip() and not line.startswith("#")]
+        for line in (ROOT / folder / "Dockerfile").read_text().splitlines():
+            if not line.startswith("COPY ") or "--from=" in line:
+                continue
+            for source in line.split()[1:-1]:
+                for path in sorted((ROOT / folder).glob(source.rstrip("/"))):
+                    name = path.relative_to(ROOT / folder).as_posix()
+                    included = True
+                    for rule in rules:  # the last rule that matches decides
+                        pattern = rule.lstrip("!").rstrip("/")
+                        if fnmatch.fnmatch(name, pattern):
+                            included = rule.startswith("!")
+                    assert included, f"{folder}/Dockerfile copies {name}, which {folder}/.dockerignore leaves out"

@@ -57,7 +57,9 @@ def workshop(tmp_path_factory):
     engine_was_running = engine_answers_without_us()
     environment = {**docker_ready(), **ENVIRONMENT}
     docker = DockerWorkshop(copy_of_the_repository(tmp_path_factory.mktemp("repository")), environment)
-    docker.compose("down", "-v", "--remove-orphans")  # whatever a crashed earlier run left behind
+    # Whatever a crashed earlier run left behind, and the project's images: `up -d` must build
+    # them from the files as they are now, as it does for a user the first time.
+    docker.compose("down", "-v", "--remove-orphans", "--rmi", "local")
     try:
         yield docker
     finally:
