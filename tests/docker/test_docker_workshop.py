@@ -205,6 +205,7 @@ def test_compose_up_starts_the_workshop_and_the_simulator_prints_alerts(workshop
                     lambda: "Suspected Fraud for account id" in workshop.log("simulator"), ALERT_TIMEOUT, interval=2)
     print(f"\ndocker compose up -d to the first alert line: {time.monotonic() - started:.0f} s")
     assert line
+    assert "on uvloop, protobuf upb" in workshop.log("python-worker")  # the image installs the fast worker
     with urllib.request.urlopen("http://127.0.0.1:8001/", timeout=10) as page:  # the web UI
         assert page.status == 200 and b"<html" in page.read().lower()
     published = workshop.compose("ps", "--format", "{{.Ports}}")
