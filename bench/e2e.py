@@ -36,13 +36,14 @@ from entities_pb2 import Alert  # noqa: E402
 
 PINNED = str(BENCH / ".venv-pinned" / "bin" / "python")  # protobuf 3.20.3, as the SDK pins it
 FAST = str(BENCH / ".venv-fast" / "bin" / "python")
+WORKSHOP = str(ROOT / ".venv" / "bin" / "python")  # make setup's: runs the launcher and supervisord
 LOCK = "/tmp/workshop-topology.lock"
 BOOTSTRAP = "127.0.0.1:9092"
 PROGRAMS = ["kafka-broker", "master", "worker", "python-worker", "merchant-service"]
 
 
 def launcher(*args, environment, timeout=600) -> None:
-    result = subprocess.run([PINNED, str(BENCH / "launch.py"), *args], env=environment, cwd=ROOT,
+    result = subprocess.run([WORKSHOP, str(BENCH / "launch.py"), *args], env=environment, cwd=ROOT,
                             capture_output=True, text=True, timeout=timeout)
     if result.returncode != 0:
         raise SystemExit(f"launch.py {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
@@ -52,7 +53,7 @@ def program_pids() -> dict:
     pids = {}
     conf = ROOT / ".local-run" / "supervisord.conf"
     for name in PROGRAMS:
-        out = subprocess.run([PINNED, "-m", "supervisor.supervisorctl", "-c", str(conf), "pid", name],
+        out = subprocess.run([WORKSHOP, "-m", "supervisor.supervisorctl", "-c", str(conf), "pid", name],
                              capture_output=True, text=True).stdout.strip()
         if out.isdigit() and out != "0":
             pids[name] = int(out)
@@ -222,8 +223,7 @@ def main() -> None:
         args.intervals, args.rates, args.step_seconds = ["2s"], [250, 1000], 5
     environment = {**os.environ, "FRAUD_THRESHOLD": "-1", "LOG_LEVEL": "WARNING",
                    "WORKERS": args.workers or ("2" if args.worker == "fast" else "1")}
-    if args.worker == "fast":
-        environment["BENCH_WORKER_PYTHON"] = FAST
+    environment["BENCH_WORKER_PYTHON"] = FAST if args.worker == "fast" else PINNED
     out = args.out or BENCH / "results" / f"e2e-{args.worker}{'-short' if args.short else ''}.json"
     results = []
     with open(LOCK, "w") as lock:
