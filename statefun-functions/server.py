@@ -111,7 +111,7 @@ def run(functions: StatefulFunctions, settings, on_shutdown=()) -> None:
 
 def protobuf_backend() -> str:
     """'upb' (C, as installed with protobuf-override.txt) or 'python' (the SDK's own pin: slow)."""
-    return f"{api_implementation.Type()}"
+    return api_implementation.Type()
 
 
 def use_event_loop(choice: str) -> str:

@@ -113,15 +113,7 @@ def test_an_invalid_setting_stops_the_worker_naming_the_variable(variable, value
 def test_python_main_serves_and_stops_cleanly_on_sigterm(unused_tcp_port, processes):
     worker = start_worker({"PORT": str(unused_tcp_port), "WORKERS": str(processes)})
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                asyncio.run(_get_health(unused_tcp_port))
-                break
-            except aiohttp.ClientError:
-                assert worker.poll() is None, worker.communicate()[0]
-                assert time.monotonic() < deadline, "python-worker did not answer within 30 s"
-                time.sleep(0.2)
+        wait_until_healthy(worker, unused_tcp_port)
         worker.send_signal(signal.SIGTERM)
         output, _ = worker.communicate(timeout=15)
     finally:
