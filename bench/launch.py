@@ -1,13 +1,15 @@
-"""local/workshop.py, with the two knobs the end-to-end benchmark turns.
+"""local/workshop.py, with the knobs the end-to-end benchmark turns.
 
     .venv/bin/python bench/launch.py up --no-simulator     (any workshop.py command)
 
-BENCH_CHECKPOINT_INTERVAL (e.g. 500ms) overrides execution.checkpointing.interval, and
-BENCH_WORKER_PYTHON runs python-worker with another interpreter (the upb venv); WORKERS and
-FRAUD_THRESHOLD reach python-worker through the environment as usual. Nothing in
-local/workshop.py changes: this wraps its config and program functions. BENCHMARKS.md
-proposes the same env var, read in local_only_flink_settings(), as a launcher option.
+BENCH_FLINK_SETTINGS (a JSON object, e.g. '{"execution.checkpointing.interval": "2s"}') is
+appended to the rendered flink-conf.yaml (later keys win), and BENCH_WORKER_PYTHON runs
+python-worker with another interpreter (the pinned venv); WORKERS and FRAUD_THRESHOLD reach
+python-worker through the environment as usual. A changed module.yaml goes through
+workshop.py's own `up --module`. Nothing in local/workshop.py changes: this wraps its config
+and program functions.
 """
+import json
 import os
 import pathlib
 import sys
@@ -19,10 +21,7 @@ _settings, _programs = workshop.local_only_flink_settings, workshop.programs
 
 
 def local_only_flink_settings():
-    settings = _settings()
-    if os.environ.get("BENCH_CHECKPOINT_INTERVAL"):
-        settings["execution.checkpointing.interval"] = os.environ["BENCH_CHECKPOINT_INTERVAL"]
-    return settings
+    return {**_settings(), **json.loads(os.environ.get("BENCH_FLINK_SETTINGS") or "{}")}
 
 
 def programs(*args, **kwargs):

@@ -186,12 +186,13 @@ def fraud_count(context: Context, message: Message):
     elif message.is_type(EXPIRE_FRAUD):
         parse(message, EXPIRE_FRAUD)
         count = context.storage.fraud_count or ReportedFraud()
-        remaining = max(0, count.count - 1)  # never below zero
-        if remaining == 0:
+        count.count = max(0, count.count - 1)  # never below zero
+        if count.count == 0:
             del context.storage.fraud_count  # no state is kept for zero
         else:
-            context.storage.fraud_count = ReportedFraud(count=remaining)
-        log.info("%s: a fraud left the window, %d in it", address_of(context), remaining)
+            # The stored message itself, changed: fields a newer version added stay in it.
+            context.storage.fraud_count = count
+        log.info("%s: a fraud left the window, %d in it", address_of(context), count.count)
     else:
         raise BadMessage(f"the fraud counter does not take {message.value_typename()}")
 
@@ -246,7 +247,7 @@ def threshold(context: Context, message: Message):
         if update.threshold == 0:
             del context.storage.threshold  # back to the default
         else:
-            context.storage.threshold = CustomThreshold(threshold=update.threshold, account=account)
+            context.storage.threshold = update  # as sent, with any field a newer producer added
         log.info("%s: threshold set to %s", address_of(context), update.threshold or "the default")
     elif message.is_type(QUERY_THRESHOLD):
         parse(message, QUERY_THRESHOLD)

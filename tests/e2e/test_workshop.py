@@ -76,6 +76,34 @@ def test_a_malformed_record_is_dead_lettered_and_the_stream_keeps_flowing(worksh
     alerts.read_until("the alert after the malformed record", lambda rs: good in alerted(rs, good), ALERT_TIMEOUT)
 
 
+# Field 15 is defined by no message of entities.proto: the field a newer producer added.
+NEW_FIELD = b"\x7a\x02v2"
+
+
+def test_a_newer_producers_transactions_alert_exactly_once_and_keep_their_new_field(workshop, producer, alerts):
+    """The producer is upgraded before python-worker: every record carries a field it does not know."""
+    dead_letters = TopicReader(kafka_topics.DEAD_LETTERS)
+    expected = [account(f"newer-{number}") for number in range(40)]
+    for transaction_id in expected:
+        transaction = Transaction(account=account("newer"), merchant=merchant_scoring(95, 100), amount=5000)
+        producer.send(kafka_topics.TRANSACTIONS, transaction_id, transaction.SerializeToString() + NEW_FIELD)
+    producer.flush()
+
+    alerts.read_until(f"{len(expected)} alerts", lambda records: set(expected) <= set(alerted(records, "newer-")),
+                      ALERT_TIMEOUT)
+    records = alerts.read_for(QUIET_SECONDS)
+    got = alerted(records, "newer-")
+    letters = [r for r in dead_letters.read_for(1) if r.key.decode().startswith("newer-")]
+    dead_letters.close()
+    print(f"\nnewer producer: {len(expected)} transactions, {len(got)} alerts, {len(letters)} dead letters")
+    assert sorted(got) == sorted(expected)
+    assert not letters
+    for record in records:
+        alert = Alert.FromString(record.value)
+        if alert.transaction_id in expected:
+            assert alert.transaction.SerializeToString().endswith(NEW_FIELD), "the new field was dropped"
+
+
 def test_restarting_python_worker_mid_stream_loses_and_duplicates_nothing(workshop, producer, alerts):
     failures = workshop.failures()
     expected, sent = [], []
