@@ -1,6 +1,6 @@
 """bench/results/*.json -> bench/benchmarks.png (and a Markdown table on stdout).
 
-    bench/.venv-fast/bin/python bench/plot.py [--e2e results/e2e-fast.json ...] [--endpoint results/endpoint.json]
+    bench/.venv-fast/bin/python bench/plot.py [--e2e results/e2e-shipped.json ...] [--endpoint results/endpoint.json]
 """
 
 import argparse
@@ -15,6 +15,28 @@ import matplotlib.pyplot as plt  # noqa: E402
 BENCH = pathlib.Path(__file__).resolve().parent
 
 
+def markdown_table(variant: dict) -> str:
+    """The rows of BENCHMARKS.md's end-to-end table for one variant."""
+    rows = [f"{variant['variant']}: {variant['description']}", "",
+            "| offered tx/s (reached Kafka) | delivered alerts/s: consumer 1 / 2 / from the backlog | backlog start → end "
+            "| p50 / p99 s | drain s | job failures | checkpoint median / max s, size MB "
+            "| CPU cores: TaskManager / python-worker / Kafka |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for s in variant["steps"]:
+        c, u = s["checkpoints"], s["usage"]
+        checkpoint = (f"{c['duration_s_median']:.1f} / {c['duration_s_max']:.1f}, {c['last_full_size_mb']:.1f}"
+                      if c.get("completed") else "-")
+        rows.append(
+            f"| {s['offered_rate']} ({s['offered_achieved']:.0f}) | {s['delivered']:.0f} / "
+            f"{s['delivered_second_consumer']:.0f} / {s.get('delivered_from_backlog', float('nan')):.0f} "
+            f"| {s['backlog_start']:,} → {s['backlog_end']:,} | {s['p50_s']:.1f} / {s['p99_s']:.1f} "
+            f"| {s['drain_s']:.0f} | {s['failures']} | {checkpoint} "
+            f"| {u['worker']['cores']:.2f} / {u['python-worker']['cores']:.2f} / {u['kafka-broker']['cores']:.2f} |")
+    rows.append(f"\nExactly-once over the run: {variant['alerts']:,} alerts for {variant['transactions']:,} "
+                f"transactions, {variant['duplicates']} duplicates, {variant['missing']} missing.")
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--e2e", type=pathlib.Path, nargs="*", default=None)
@@ -25,24 +47,20 @@ def main() -> None:
     figure, (throughput, latency, endpoint) = plt.subplots(1, 3, figsize=(17, 5))
 
     for path in e2e_files:
-        data = json.loads(path.read_text())
-        label_worker = f"{data['worker']} worker x{data['workers']}"
-        for interval in data["intervals"]:
-            steps = interval["steps"]
-            offered = [s["offered_rate"] for s in steps]
-            label = f"checkpoint {interval['interval']}, {label_worker}"
-            line, = throughput.plot(offered, [s["throughput"] for s in steps], "o-", label=label)
+        for variant in json.loads(path.read_text())["variants"]:
+            steps = variant["steps"]
+            offered = [s["offered_achieved"] for s in steps]
+            label = variant["variant"]
+            line, = throughput.plot(offered, [s["delivered"] for s in steps], "o-", label=label)
             latency.plot(offered, [s["p99_s"] for s in steps], "o-", color=line.get_color(), label=f"p99, {label}")
             latency.plot(offered, [s["p50_s"] for s in steps], "x--", color=line.get_color(), alpha=0.6,
                          label=f"p50, {label}")
-            print(f"| {label} | " + " | ".join(
-                f"{s['offered_rate']}: {s['throughput']:.0f}/s p50 {s['p50_s']:.2f} s p99 {s['p99_s']:.2f} s"
-                for s in steps) + " |")
+            print(markdown_table(variant))
     if e2e_files:
-        top = max(max(s["offered_rate"] for i in json.loads(p.read_text())["intervals"] for s in i["steps"])
-                  for p in e2e_files)
-        throughput.plot([0, top], [0, top], ":", color="grey", label="offered = sustained")
-    throughput.set(title="End to end: sustained alerts/s", xlabel="offered load (transactions/s)",
+        top = max(s["offered_achieved"] for p in e2e_files for v in json.loads(p.read_text())["variants"]
+                  for s in v["steps"])
+        throughput.plot([0, top], [0, top], ":", color="grey", label="delivered = offered")
+    throughput.set(title="End to end: delivered alerts/s (steady window)", xlabel="offered load (transactions/s)",
                    ylabel="alerts/s (every transaction alerts)")
     throughput.legend(fontsize=7)
     latency.set(title="End to end: produce -> alert latency (read_committed)", xlabel="offered load (transactions/s)",

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Reproduces BENCHMARKS.md.   bench/run.sh setup | endpoint | e2e | full | short
 #   setup     bench/.venv-fast (as shipped, plus the bench tools), bench/.venv-pinned (protobuf 3.20.3) and wrk (apt)
-#   full      endpoint (3 rounds) + end to end (10 s, 2 s, 500 ms checkpoints; 100..2000 tx/s) + plot
-#   short     what CI can afford (< 2 min): the equivalence test, endpoint baseline vs best
-#             (1 round, 4 s), end to end at 2 s checkpoints for 250 and 1000 tx/s (5 s steps)
+#   full      endpoint (3 rounds) + end to end as shipped (250..3000 tx/s, 15 s warm-up + 60 s a step) + plot
+#   e2e       bench/e2e.py with its options, e.g. e2e --variants shipped hashmap --rates 1200 (--list)
+#   short     what CI can afford (< 3 min): the equivalence test, endpoint baseline vs best
+#             (1 round, 4 s), end to end as shipped at 250 and 1000 tx/s (5 + 10 s steps)
 # The end-to-end part takes /tmp/workshop-topology.lock and uses the fixed ports 8000-8002/9092/9093.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,14 +35,14 @@ case "${1:-full}" in
   full)
     setup
     "$FAST" bench/endpoint.py --rounds 3 --duration 8
-    "$FAST" bench/e2e.py --worker fast
-    "$FAST" bench/plot.py --e2e bench/results/e2e-fast.json
+    "$FAST" bench/e2e.py --variants shipped
+    "$FAST" bench/plot.py --e2e bench/results/e2e-shipped.json
     ;;
   short)
     setup
     "$FAST" bench/endpoint.py --short --out bench/results/endpoint-short.json
     "$FAST" bench/e2e.py --short
-    "$FAST" bench/plot.py --e2e bench/results/e2e-fast-short.json --endpoint bench/results/endpoint-short.json \
+    "$FAST" bench/plot.py --e2e bench/results/e2e-short.json --endpoint bench/results/endpoint-short.json \
         --out bench/out/benchmarks-short.png
     ;;
   *) echo "usage: $0 setup|endpoint|e2e|full|short" >&2; exit 2 ;;
