@@ -21,7 +21,7 @@ measure window counts:
 Between steps the backlog drains (its duration is recorded), so each step starts empty. At the
 end: every transaction alerted exactly once? (duplicates and missing, over the whole variant).
 It holds /tmp/workshop-topology.lock for the whole run (others use the same ports). Results:
-bench/results/e2e-<name>.json; bench/plot.py draws them.
+bench/results/e2e-<name>.json (--short, the CI smoke run: bench/out/); bench/plot.py draws them.
 """
 
 import argparse
@@ -431,7 +431,8 @@ def main() -> None:
     environment = {**os.environ, "FRAUD_THRESHOLD": "-1", "LOG_LEVEL": "WARNING"}
     environment.pop("WORKERS", None)
     name = args.name or ("short" if args.short else "-".join(args.variants))
-    out = BENCH / "results" / f"e2e-{name}.json"
+    # The short run is CI's smoke test: its numbers are not kept.
+    out = BENCH / ("out" if args.short else "results") / f"e2e-{name}.json"
     results = []
     with open(LOCK, "w") as lock:
         print(f"waiting for {LOCK} ...", flush=True)

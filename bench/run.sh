@@ -40,9 +40,9 @@ case "${1:-full}" in
     ;;
   short)
     setup
-    "$FAST" bench/endpoint.py --short --out bench/results/endpoint-short.json
+    "$FAST" bench/endpoint.py --short --out bench/out/endpoint-short.json
     "$FAST" bench/e2e.py --short
-    "$FAST" bench/plot.py --e2e bench/results/e2e-short.json --endpoint bench/results/endpoint-short.json \
+    "$FAST" bench/plot.py --e2e bench/out/e2e-short.json --endpoint bench/out/endpoint-short.json \
         --out bench/out/benchmarks-short.png
     ;;
   *) echo "usage: $0 setup|endpoint|e2e|full|short" >&2; exit 2 ;;
