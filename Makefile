@@ -22,9 +22,10 @@ help:
 	@echo "make docker-down-engine stop the Docker engine docker-ready started (never any other)"
 	@echo "make up [SAVEPOINT=..]  run the whole workshop locally, without Docker"
 	@echo "make down | status | logs [SERVICE=..] | restart SERVICE=.."
-	@echo "make bench | bench-short  the benchmarks of BENCHMARKS.md (~15 min | < 2 min)"
+	@echo "make bench | bench-short  the benchmarks of BENCHMARKS.md (~35 min | ~3 min)"
 	@echo "make proto              regenerate the Python code of protobuf/entities.proto"
 	@echo "make images             re-render images/architecture.svg from its Graphviz source"
+	@echo "make mutation [MODULES=main.py ..] [JOBS=2]  mutation testing of statefun-functions/ (long: run it under nice)"
 
 # uv, for its resolver override: the StateFun SDK declares protobuf<4, python-worker runs the
 # patched protobuf on upb instead (statefun-functions/protobuf-override.txt says why).
@@ -130,6 +131,25 @@ logs:
 restart:
 	@test -n "$(SERVICE)" || { echo "usage: make restart SERVICE=python-worker"; exit 2; }
 	$(PY) local/workshop.py restart $(SERVICE)
+
+# --- mutation testing (tools/mutation/run.py says how; not part of `make test`) ------------
+# .venv-mutation is .venv (the same uv, override and constraints) plus cosmic-ray.
+
+MUTATION_VENV := .venv-mutation
+MODULES ?=
+JOBS ?= 1
+.PHONY: mutation
+
+$(MUTATION_VENV)/.installed: requirements-dev.txt constraints.txt statefun-functions/requirements.txt statefun-functions/protobuf-override.txt simulator/requirements.txt tools/requirements-mutation.txt
+	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (set PYTHON=/path/to/python3.11)"; exit 1; }
+	$(PYTHON) -m venv $(MUTATION_VENV)
+	$(MUTATION_VENV)/bin/python -m pip install --quiet uv==$(UV_VERSION)
+	$(MUTATION_VENV)/bin/uv pip install --quiet --python $(MUTATION_VENV)/bin/python -r requirements-dev.txt \
+		-r tools/requirements-mutation.txt -c constraints.txt --override statefun-functions/protobuf-override.txt
+	touch $@
+
+mutation: $(MUTATION_VENV)/.installed
+	$(MUTATION_VENV)/bin/python tools/mutation/run.py --jobs $(JOBS) $(MODULES)
 
 clean:
 	rm -rf $(VENV) $(PROTOC_VENV) $(CHECKS_VENV) bench/.venv-fast .pytest_cache
