@@ -20,7 +20,7 @@ help:
 	@echo "eval \"\$$(make -s docker-ready)\""
 	@echo "                        a Docker engine, Compose v2 and the images (stand-ins where no registry answers)"
 	@echo "make docker-down-engine stop the Docker engine docker-ready started (never any other)"
-	@echo "make up [SAVEPOINT=..]  run the whole workshop locally, without Docker"
+	@echo "make up [SAVEPOINT=..] [FUNCTIONS=..]  run the whole workshop locally, without Docker (FUNCTIONS: another statefun-functions folder)"
 	@echo "make down | status | logs [SERVICE=..] | restart SERVICE=.."
 	@echo "make bench | bench-short  the benchmarks of BENCHMARKS.md (~35 min | ~3 min)"
 	@echo "make proto              regenerate the Python code of protobuf/entities.proto"
@@ -45,10 +45,10 @@ test: check-generated check-docker check-images bench-setup test-unit test-e2e t
 test-unit: setup
 	$(PY) -m pytest -m "not e2e and not docker"
 
-test-e2e: setup
+test-e2e: setup $(PROTOC_VENV)/.installed  # the upgrade tests compile a newer entities.proto
 	$(PY) -m pytest -m e2e -s  # -s: the launcher's progress and each test's counts, as they happen
 
-test-faults: setup
+test-faults: setup $(PROTOC_VENV)/.installed
 	$(PY) -m pytest -m faults -s
 
 # Brings up its own engine through docker-ready when it must, and leaves nothing running.
@@ -120,7 +120,7 @@ bench-short: setup
 # --- the workshop without Docker -----------------------------------------------
 
 up: setup
-	$(PY) local/workshop.py up $(if $(SAVEPOINT),--savepoint $(SAVEPOINT))
+	$(PY) local/workshop.py up $(if $(SAVEPOINT),--savepoint $(SAVEPOINT)) $(if $(FUNCTIONS),--functions $(FUNCTIONS))
 
 down status:
 	$(PY) local/workshop.py $@

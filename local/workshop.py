@@ -53,6 +53,7 @@ SUPERVISORD_SOCK = RUN / "supervisord.sock"
 SUPERVISORD_PID = RUN / "supervisord.pid"
 CHECKPOINT_DIR = REPO / "checkpoint-dir"
 SAVEPOINT_DIR = REPO / "savepoint-dir"
+FUNCTIONS = REPO / "statefun-functions"  # python-worker's main.py and the modules beside it
 RUNTIME_SOURCES = REPO / "statefun-runtime"  # the one module.yaml and flink-conf.yaml (Docker's too)
 INGRESS_GUARD_SOURCES = RUNTIME_SOURCES / "ingress-guard"
 
@@ -310,7 +311,7 @@ def format_kafka_storage_once(server_properties: Path) -> None:
 
 # --- supervisord -------------------------------------------------------------------------------
 
-def programs(savepoint: Path | None, server_properties: Path) -> dict[str, dict]:
+def programs(savepoint: Path | None, server_properties: Path, functions: Path) -> dict[str, dict]:
     """Each service: its command, and whether supervisord starts it by itself.
 
     master, worker and the simulator are started by `up` once the topics exist: a Kafka
@@ -319,7 +320,7 @@ def programs(savepoint: Path | None, server_properties: Path) -> dict[str, dict]
     return {
         "kafka-broker": {"command": kafka_java_command("kafka.Kafka", str(server_properties)),
                          "autostart": True, "priority": 10},
-        "python-worker": {"command": [PYTHON, "statefun-functions/main.py"], "autostart": True, "priority": 20},
+        "python-worker": {"command": [PYTHON, str(functions / "main.py")], "autostart": True, "priority": 20},
         "merchant-service": {"command": [PYTHON, "simulator/merchant_service.py"], "autostart": True, "priority": 20},
         "master": {"command": master_command(savepoint), "autostart": False, "priority": 30},
         "worker": {"command": worker_command(), "autostart": False, "priority": 30},
@@ -509,12 +510,15 @@ def up(args: argparse.Namespace) -> int:
         sys.exit(f"Port(s) {', '.join(map(str, busy))} on 127.0.0.1 are taken (docker compose still up?)")
     started = time.monotonic()
     savepoint = resolve_savepoint(args.savepoint) if args.savepoint else None
+    functions = Path(args.functions).resolve()
+    if not (functions / "main.py").is_file():
+        sys.exit(f"--functions {args.functions}: no main.py in that folder")
     fetch.ensure_all()
     prepare_run_folder()
     render_runtime_config(Path(args.module))
     server_properties = write_kafka_config()
     format_kafka_storage_once(server_properties)
-    SUPERVISORD_CONF.write_text(supervisord_conf(programs(savepoint, server_properties)))
+    SUPERVISORD_CONF.write_text(supervisord_conf(programs(savepoint, server_properties, functions)))
     start_supervisord()
     print(f"supervisord started; services log to {LOGS}/<service>.log")
 
@@ -531,6 +535,8 @@ def up(args: argparse.Namespace) -> int:
         print(supervisorctl("start", "simulator").stdout.rstrip())
     if savepoint:
         print(f"  master restores the job from {savepoint}")
+    if functions != FUNCTIONS:
+        print(f"  python-worker runs {functions / 'main.py'}")
 
     ready = wait_until({
         "python-worker /health": lambda: http_ok(PYTHON_WORKER_HEALTH),
@@ -619,6 +625,9 @@ def main() -> int:
     up_parser.add_argument("--no-simulator", action="store_true", help="do not start the simulator")
     up_parser.add_argument("--module", metavar="YAML", default=str(RUNTIME_SOURCES / "module.yaml"),
                            help="another module.yaml, e.g. an older version for an upgrade (default: %(default)s)")
+    up_parser.add_argument("--functions", metavar="FOLDER", default=str(FUNCTIONS),
+                           help="run python-worker from this folder's main.py, e.g. another version of the "
+                                "functions to upgrade to or roll back to (default: %(default)s)")
     up_parser.set_defaults(run=up)
     down_parser = commands.add_parser("down", help="stop everything")
     down_parser.add_argument("-v", "--volumes", action="store_true",

@@ -14,12 +14,20 @@ import sys
 import time
 import urllib.request
 
-from kafka import KafkaConsumer, KafkaProducer
+import yaml
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+
+import kafka_topics
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 LAUNCHER = ROOT / "local" / "workshop.py"
 FLINK_REST = "http://127.0.0.1:8001"
 BOOTSTRAP = "127.0.0.1:9092"
+
+# The job's Kafka consumer group, as module.yaml names it (for the lag of its input).
+CONSUMER_GROUP = next(document["spec"]["consumerGroupId"]
+                      for document in yaml.safe_load_all((ROOT / "statefun-runtime" / "module.yaml").read_text())
+                      if document and document["kind"] == "io.statefun.kafka.v1/ingress")
 
 
 def wait_for(what: str, check, timeout: float, interval: float = 0.5):
@@ -53,9 +61,11 @@ class LocalWorkshop:
         print(result.stdout, file=sys.stderr, flush=True)
         assert result.returncode == 0, f"local/workshop.py {' '.join(args)} failed:\n{result.stdout[-3000:]}"
 
-    def up(self, savepoint: str | None = None, module: pathlib.Path | None = None) -> None:
+    def up(self, savepoint: str | None = None, module: pathlib.Path | None = None,
+           functions: pathlib.Path | None = None) -> None:
         self.launcher("up", "--no-simulator", *(["--savepoint", savepoint] if savepoint else []),
-                      *(["--module", str(module)] if module else []))
+                      *(["--module", str(module)] if module else []),
+                      *(["--functions", str(functions)] if functions else []))
 
     def down(self, volumes: bool = False) -> None:
         self.launcher("down", *(["-v"] if volumes else []))
@@ -163,3 +173,16 @@ class TopicReader:
 
     def close(self) -> None:
         self._consumer.close()
+
+
+def transactions_lag() -> int:
+    """Records of `transactions` not yet read by the job (its consumer group's committed offsets)."""
+    admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    ends = KafkaConsumer(bootstrap_servers=BOOTSTRAP)
+    try:
+        committed = admin.list_consumer_group_offsets(CONSUMER_GROUP)
+        partitions = [p for p in committed if p.topic == kafka_topics.TRANSACTIONS]
+        return sum(ends.end_offsets(partitions)[p] - committed[p].offset for p in partitions)
+    finally:
+        admin.close()
+        ends.close()

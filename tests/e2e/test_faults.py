@@ -9,7 +9,6 @@ import time
 
 import pytest
 import yaml
-from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.errors import KafkaError
 
 import kafka_topics
@@ -17,7 +16,7 @@ from conftest import THRESHOLD
 from entities_pb2 import ConfirmFraud, CustomThreshold, DeadLetter, Transaction
 from expectations import QUIET_SECONDS, account, alerted, merchant_scoring, score, send_transaction, settle, \
     settle_all
-from local_workshop import BOOTSTRAP, ROOT, TopicReader
+from local_workshop import ROOT, TopicReader, transactions_lag
 
 pytestmark = pytest.mark.faults
 
@@ -218,26 +217,9 @@ def test_the_stateful_upgrade_of_the_advanced_exercise(workshop, producer, alert
     assert len(ids) == len(set(ids)), "a transaction was processed twice across the upgrade"
 
 
-# The job's Kafka consumer group, as module.yaml names it (for the lag of its input).
-CONSUMER_GROUP = next(document["spec"]["consumerGroupId"]
-                      for document in yaml.safe_load_all((ROOT / "statefun-runtime" / "module.yaml").read_text())
-                      if document and document["kind"] == "io.statefun.kafka.v1/ingress")
 OVERLOAD_RATE = 1500     # transactions per second: about three times what this pipeline sustains on 2 cores
 OVERLOAD_SECONDS = 30
 DRAIN_TIMEOUT = 420
-
-
-def transactions_lag() -> int:
-    """Records of `transactions` not yet read by the job (its consumer group's committed offsets)."""
-    admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-    ends = KafkaConsumer(bootstrap_servers=BOOTSTRAP)
-    try:
-        committed = admin.list_consumer_group_offsets(CONSUMER_GROUP)
-        partitions = [p for p in committed if p.topic == kafka_topics.TRANSACTIONS]
-        return sum(ends.end_offsets(partitions)[p] - committed[p].offset for p in partitions)
-    finally:
-        admin.close()
-        ends.close()
 
 
 def test_overload_saturates_without_restarts_and_drains_exactly_once(workshop, producer, alerts):

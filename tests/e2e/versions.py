@@ -1,0 +1,58 @@
+"""Another release of python-worker, built in a scratch folder, for the upgrade tests.
+
+`newer_functions` makes statefun-functions/ as its next release could ship it, the
+way a user makes that release: a field added to two state messages in
+protobuf/entities.proto, the protobuf compiler run as `make proto` runs it, and
+main.py changed to fill the fields. The launcher runs it with
+`local/workshop.py up --functions FOLDER`.
+"""
+
+import pathlib
+import shutil
+import subprocess
+
+from local_workshop import ROOT
+
+PROTOC_PYTHON = ROOT / ".venv-protoc" / "bin" / "python"  # made by `make proto`
+
+# Each change: the text it must find, and what replaces it. A change whose anchor is
+# gone (main.py or the proto was edited) fails loudly instead of building the old code.
+PROTO_CHANGES = {
+    "message ReportedFraud {\n  int32 count = 1;\n":
+        "message ReportedFraud {\n  int32 count = 1;\n"
+        "  int32 confirmed_ever = 2;  // new: confirmations counted, also after they left the window\n",
+    "message CustomThreshold {\n  int32 threshold = 1;\n  string account = 2;\n":
+        "message CustomThreshold {\n  int32 threshold = 1;\n  string account = 2;\n"
+        "  google.protobuf.Timestamp updated_at = 5;  // new: when the account set it\n",
+}
+MAIN_CHANGES = {
+    "        count.count += 1\n":
+        "        count.count += 1\n        count.confirmed_ever += 1\n",
+    'log.info("%s: fraud confirmed, %d in the window", address_of(context), count.count)':
+        'log.info("%s: fraud confirmed, %d in the window, %d ever", address_of(context), count.count,'
+        ' count.confirmed_ever)',
+    "            context.storage.threshold = update":
+        "            update.updated_at.GetCurrentTime()\n            context.storage.threshold = update",
+}
+
+
+def newer_functions(folder: pathlib.Path) -> pathlib.Path:
+    """A copy of statefun-functions/ whose counter and threshold state carry one more field each."""
+    functions = folder / "statefun-functions-newer"
+    shutil.copytree(ROOT / "statefun-functions", functions, ignore=shutil.ignore_patterns("__pycache__"))
+    proto = folder / "protobuf" / "entities.proto"
+    proto.parent.mkdir()
+    proto.write_text(changed((ROOT / "protobuf" / "entities.proto").read_text(), PROTO_CHANGES))
+    assert PROTOC_PYTHON.exists(), "the protobuf compiler is missing: run `make proto` first"
+    subprocess.run([str(PROTOC_PYTHON), "-m", "grpc_tools.protoc", "-I", str(proto.parent),
+                    f"--python_out={functions}", proto.name], check=True)
+    main = functions / "main.py"
+    main.write_text(changed(main.read_text(), MAIN_CHANGES))
+    return functions
+
+
+def changed(text: str, changes: dict[str, str]) -> str:
+    for anchor, replacement in changes.items():
+        assert text.count(anchor) == 1, f"the newer version cannot be built: {anchor!r} is not in the source once"
+        text = text.replace(anchor, replacement)
+    return text
