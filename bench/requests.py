@@ -32,43 +32,44 @@ for folder in ("statefun-functions", "simulator", "tests"):
 os.environ.setdefault("FRAUD_THRESHOLD", "-1")
 os.environ.setdefault("MERCHANT_SERVICE_URL", "http://127.0.0.1:9")  # nothing may call it
 
-from statefun.request_reply_pb2 import FromFunction  # noqa: E402
-
 import main  # noqa: E402  (the real functions)
+from contract import COUNTER, MERCHANT, MODEL, THRESHOLD, TRANSACTION_MANAGER  # noqa: E402
 from entities_pb2 import (  # noqa: E402
-    CustomThreshold, FeatureVector, FraudScore, MerchantScore, QueryFraud, QueryMerchantScore,
-    QueryThreshold, ReportedFraud,
+    CustomThreshold,
+    FeatureVector,
+    FraudScore,
+    MerchantScore,
+    QueryFraud,
+    QueryMerchantScore,
+    QueryThreshold,
+    ReportedFraud,
 )
 from harness import address, to_function, typed  # noqa: E402
-from message_types import (  # noqa: E402
-    CUSTOM_THRESHOLD, FEATURE_VECTOR, FRAUD_SCORE, MERCHANT_SCORE, QUERY_FRAUD, QUERY_MERCHANT_SCORE,
-    QUERY_THRESHOLD, REPORTED_FRAUD, TRANSACTION,
-)
-from names import COUNTER, MERCHANT, MODEL, THRESHOLD, TRANSACTION_MANAGER  # noqa: E402
+from statefun.request_reply_pb2 import FromFunction  # noqa: E402
 from traffic import Traffic  # noqa: E402
 
 # Every state the manager declares (the runtime sends them all, empty ones without a value).
-MANAGER_STATES = sorted(main.functions._functions[TRANSACTION_MANAGER].storage_spec.names)
+MANAGER_STATES = sorted(spec.name for spec in main.TRANSACTION_MANAGER_STATE)
 
 
 def lifecycle(transaction):
     """The manager's five messages for one transaction, each with the state it finds."""
-    tx = typed(transaction, TRANSACTION)
+    tx = typed(transaction)
     fraud = ReportedFraud(count=1)
     score = MerchantScore(score=40)
     threshold = CustomThreshold(threshold=0, account=transaction.account)
     none = dict.fromkeys(MANAGER_STATES)
     return [(argument, {**none, **state}, sender) for argument, state, sender in [
         (tx, none, COUNTER),
-        (typed(fraud, REPORTED_FRAUD), {**none, "transaction": tx}, COUNTER),
-        (typed(score, MERCHANT_SCORE), {**none, "transaction": tx, "fraud_count": typed(fraud, REPORTED_FRAUD)},
+        (typed(fraud), {**none, "transaction": tx}, COUNTER),
+        (typed(score), {**none, "transaction": tx, "fraud_count": typed(fraud)},
          MERCHANT),
-        (typed(threshold, CUSTOM_THRESHOLD), {"transaction": tx, "fraud_count": typed(fraud, REPORTED_FRAUD),
-                                              "merchant_score": typed(score, MERCHANT_SCORE), "threshold": None},
+        (typed(threshold), {"transaction": tx, "fraud_count": typed(fraud),
+                                              "merchant_score": typed(score), "threshold": None},
          THRESHOLD),
-        (typed(FraudScore(score=37), FRAUD_SCORE), {"transaction": tx, "fraud_count": typed(fraud, REPORTED_FRAUD),
-                                                     "merchant_score": typed(score, MERCHANT_SCORE),
-                                                     "threshold": typed(threshold, CUSTOM_THRESHOLD)}, MODEL),
+        (typed(FraudScore(score=37)), {"transaction": tx, "fraud_count": typed(fraud),
+                                                     "merchant_score": typed(score),
+                                                     "threshold": typed(threshold)}, MODEL),
     ]]
 
 
@@ -81,13 +82,11 @@ def requests_for(transactions, batch: int) -> list[bytes]:
         account, merchant = group[0][1].account, group[0][1].merchant
         callers = [address(TRANSACTION_MANAGER, tx_id) for tx_id, _ in group]
         queries = [
-            (COUNTER, account, typed(QueryFraud(), QUERY_FRAUD), {"fraud_count": typed(ReportedFraud(count=1),
-                                                                                        REPORTED_FRAUD)}),
-            (MERCHANT, merchant, typed(QueryMerchantScore(), QUERY_MERCHANT_SCORE),
-             {"merchant_score": typed(MerchantScore(score=40), MERCHANT_SCORE)}),
-            (THRESHOLD, account, typed(QueryThreshold(), QUERY_THRESHOLD), {"threshold": None}),
-            (MODEL, account, typed(FeatureVector(fraud_count=1, merchant_score=40, amount=group[0][1].amount),
-                                   FEATURE_VECTOR), {}),
+            (COUNTER, account, typed(QueryFraud()), {"fraud_count": typed(ReportedFraud(count=1))}),
+            (MERCHANT, merchant, typed(QueryMerchantScore()),
+             {"merchant_score": typed(MerchantScore(score=40))}),
+            (THRESHOLD, account, typed(QueryThreshold()), {"threshold": None}),
+            (MODEL, account, typed(FeatureVector(fraud_count=1, merchant_score=40, amount=group[0][1].amount)), {}),
         ]
         # The manager: its lifecycles, cut into requests of `batch` consecutive messages.
         manager = []
@@ -115,8 +114,12 @@ def build(batch: int, transactions: int, seed: int = 7) -> list[bytes]:
 
 async def check(bodies: list[bytes]) -> int:
     """Every request answered with a result and no dead letter; returns the invocations."""
-    from statefun import RequestReplyHandler
-    handler = RequestReplyHandler(main.functions)
+    import config
+    from merchant_client import MerchantScoreClient
+    from statefun import RequestReplyHandler, StatefulFunctions
+    settings = config.from_environment()
+    functions = main.bind_functions(StatefulFunctions(), settings, MerchantScoreClient(settings.merchant_service_url))
+    handler = RequestReplyHandler(functions)
     from statefun.request_reply_pb2 import ToFunction
     invocations = 0
     for body in bodies:

@@ -1,7 +1,7 @@
 """The Kafka side of the workshop, as the simulator sees it.
 
 These names have twins in statefun-runtime/module.yaml and
-statefun-functions/names.py; tests/test_consistency.py checks that all agree.
+statefun-functions/contract.py; tests/test_consistency.py checks that all agree.
 """
 
 TRANSACTIONS = "transactions"        # key: transaction id, value: Transaction

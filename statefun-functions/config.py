@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Mapping
 from urllib.parse import urlparse
 
-from names import HTTP_PORT
+from contract import HTTP_PORT
 
 # Scores run from 0 to 100; this default alerts on a few percent of the
 # simulator's traffic (see the README's "The model").

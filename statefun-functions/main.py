@@ -10,24 +10,26 @@ Every transaction goes through five functions:
                                    │  (FraudScore above the threshold)
                                    └──> Alert on the alerts topic
 
-This file is the one to read and to change: the functions, top to bottom.
-The plumbing lives beside it: config.py (settings), server.py (the HTTP
-endpoint), merchant_client.py (the merchant-score service), dead_letters.py
-and messaging.py (what happens to a message a function cannot use).
+This file is the one to read and to change: the functions, top to bottom, then
+`bind_functions`, which gives each its typename, its state and the settings it
+needs, and `main`, which starts python-worker. The plumbing lives beside it:
+messaging.py (reading, sending, dead letters), config.py (settings), server.py
+(the HTTP endpoint), merchant_client.py (the merchant-score service) and
+contract.py (the names shared with module.yaml and the simulator).
 
 Run it with `python main.py`; the runtime calls it at http://python-worker:8000/statefun.
 """
 
 import logging
 from datetime import timedelta
-
-from statefun import Context, Message, StatefulFunctions, ValueSpec, kafka_egress_message
+from functools import partial
 
 import config
 import server
-from dead_letters import BadMessage, address_of, dead_letter_on_failure
+from contract import ALERTS_TOPIC, COUNTER, MERCHANT, MODEL, THRESHOLD, TRANSACTION_MANAGER, type_of
 from entities_pb2 import (
     Alert,
+    ConfirmFraud,
     CustomThreshold,
     ExpireFraud,
     FeatureVector,
@@ -37,75 +39,61 @@ from entities_pb2 import (
     QueryMerchantScore,
     QueryThreshold,
     ReportedFraud,
+    Transaction,
 )
 from merchant_client import MerchantScoreClient, MerchantScoreUnavailable
-from message_types import (
-    ALERT,
-    CONFIRM_FRAUD,
-    CUSTOM_THRESHOLD,
-    EXPIRE_FRAUD,
-    FEATURE_VECTOR,
-    FRAUD_SCORE,
-    MERCHANT_SCORE,
-    QUERY_FRAUD,
-    QUERY_MERCHANT_SCORE,
-    QUERY_THRESHOLD,
-    REPORTED_FRAUD,
-    TRANSACTION,
-)
-from messaging import parse, reply, send, send_after
-from names import ALERTS_TOPIC, COUNTER, KAFKA_EGRESS, MERCHANT, MODEL, THRESHOLD, TRANSACTION_MANAGER
+from messaging import BadMessage, address_of, dead_letter_on_failure, parse, reply, send, send_after, send_to_kafka
+from statefun import Context, Message, StatefulFunctions, ValueSpec
 
 log = logging.getLogger("functions")
-
-# Read once, at start-up: a bad FRAUD_THRESHOLD, FRAUD_WINDOW or
-# MERCHANT_SERVICE_URL stops the worker here, with a message naming it.
-settings = config.load()
-merchant_scores = MerchantScoreClient(settings.merchant_service_url)
-
-functions = StatefulFunctions()
 
 
 # ---------------------------------------------------------------------------
 # The transaction manager: one instance per transaction id.
 # ---------------------------------------------------------------------------
 
-@functions.bind(
-    typename=TRANSACTION_MANAGER,
-    specs=[
-        ValueSpec(name="transaction", type=TRANSACTION),
-        ValueSpec(name="fraud_count", type=REPORTED_FRAUD),
-        ValueSpec(name="merchant_score", type=MERCHANT_SCORE),
-        ValueSpec(name="threshold", type=CUSTOM_THRESHOLD),
-        # Remembers a finished transaction's score for an hour, so that the same record
-        # delivered again (a producer's retry, say) is not scored, nor alerted, twice.
-        ValueSpec(name="scored", type=FRAUD_SCORE, expire_after_write=timedelta(hours=1)),
-    ])
+TRANSACTION_MANAGER_STATE = [
+    ValueSpec(name="transaction", type=type_of(Transaction)),
+    ValueSpec(name="fraud_count", type=type_of(ReportedFraud)),
+    ValueSpec(name="merchant_score", type=type_of(MerchantScore)),
+    ValueSpec(name="threshold", type=type_of(CustomThreshold)),
+    # Remembers a finished transaction's score for an hour, so that the same record
+    # delivered again (a producer's retry, say) is not scored, nor alerted, twice.
+    ValueSpec(name="scored", type=type_of(FraudScore), expire_after_write=timedelta(hours=1)),
+]
+
+
 @dead_letter_on_failure
-def transaction_manager(context: Context, message: Message):
-    if message.is_type(TRANSACTION):
-        start_scoring(context, parse(message, TRANSACTION))
-    elif message.is_type(REPORTED_FRAUD):
-        require_transaction(context).fraud_count = parse(message, REPORTED_FRAUD)
-        send_features_when_complete(context)
-    elif message.is_type(MERCHANT_SCORE):
-        require_transaction(context).merchant_score = parse(message, MERCHANT_SCORE)
-        send_features_when_complete(context)
-    elif message.is_type(CUSTOM_THRESHOLD):
-        require_transaction(context).threshold = parse(message, CUSTOM_THRESHOLD)
-        send_features_when_complete(context)
-    elif message.is_type(FRAUD_SCORE):
-        require_transaction(context)
-        decide(context, parse(message, FRAUD_SCORE))
-    else:
-        raise BadMessage(f"the transaction manager does not take {message.value_typename()}")
+def transaction_manager(context: Context, message: Message, *, default_threshold: int):
+    """Scores one transaction.
+
+    Takes: Transaction (from the transactions topic); ReportedFraud, MerchantScore and
+    CustomThreshold (the answers to its queries); FraudScore (the model's answer).
+    Sends: QueryFraud to the counter, QueryMerchantScore to the merchant, QueryThreshold
+    to the threshold function, FeatureVector to the model; an Alert to the alerts topic.
+    """
+    match parse(message, Transaction, ReportedFraud, MerchantScore, CustomThreshold, FraudScore):
+        case Transaction() as transaction:
+            start_scoring(context, transaction)
+        case ReportedFraud() as fraud_count:
+            require_transaction(context).fraud_count = fraud_count
+            send_features_when_complete(context)
+        case MerchantScore() as merchant_score:
+            require_transaction(context).merchant_score = merchant_score
+            send_features_when_complete(context)
+        case CustomThreshold() as custom_threshold:
+            require_transaction(context).threshold = custom_threshold
+            send_features_when_complete(context)
+        case FraudScore() as fraud_score:
+            require_transaction(context)
+            decide(context, fraud_score, default_threshold)
 
 
 # Names become function ids and travel in every alert: keep them to a sane size.
 MAX_NAME_LENGTH = 256
 
 
-def start_scoring(context: Context, transaction):
+def start_scoring(context: Context, transaction: Transaction):
     if not transaction.account or not transaction.merchant:
         raise BadMessage("a transaction needs an account and a merchant")
     if len(transaction.account) > MAX_NAME_LENGTH or len(transaction.merchant) > MAX_NAME_LENGTH:
@@ -117,9 +105,9 @@ def start_scoring(context: Context, transaction):
     if context.storage.scored is not None:
         raise BadMessage("a duplicate of a transaction scored within the last hour")
     context.storage.transaction = transaction
-    send(context, COUNTER, transaction.account, QueryFraud(), QUERY_FRAUD)
-    send(context, MERCHANT, transaction.merchant, QueryMerchantScore(), QUERY_MERCHANT_SCORE)
-    send(context, THRESHOLD, transaction.account, QueryThreshold(), QUERY_THRESHOLD)
+    send(context, COUNTER, transaction.account, QueryFraud())
+    send(context, MERCHANT, transaction.merchant, QueryMerchantScore())
+    send(context, THRESHOLD, transaction.account, QueryThreshold())
 
 
 def require_transaction(context: Context):
@@ -138,22 +126,21 @@ def send_features_when_complete(context: Context):
         merchant_score=storage.merchant_score.score,
         amount=storage.transaction.amount,
     )
-    send(context, MODEL, storage.transaction.account, features, FEATURE_VECTOR)
+    send(context, MODEL, storage.transaction.account, features)
 
 
-def decide(context: Context, fraud_score):
+def decide(context: Context, fraud_score: FraudScore, default_threshold: int):
     transaction = context.storage.transaction
     custom = context.storage.threshold
     # 0 means the account has not set a threshold of its own.
-    threshold = custom.threshold if custom is not None and custom.threshold > 0 else settings.fraud_threshold
+    threshold = custom.threshold if custom is not None and custom.threshold > 0 else default_threshold
     if fraud_score.score > threshold:
         # DEBUG: under load this would be a line per transaction; the simulator prints the alerts.
         log.debug("%s: ALERT score %d > threshold %d: account %s at %s for %d USD", address_of(context),
-                 fraud_score.score, threshold, transaction.account, transaction.merchant, transaction.amount)
+                  fraud_score.score, threshold, transaction.account, transaction.merchant, transaction.amount)
         alert = Alert(transaction_id=context.address.id, transaction=transaction,
                       score=fraud_score.score, threshold=threshold)
-        context.send_egress(kafka_egress_message(
-            typename=KAFKA_EGRESS, topic=ALERTS_TOPIC, key=transaction.account, value=alert, value_type=ALERT))
+        send_to_kafka(context, ALERTS_TOPIC, key=transaction.account, value=alert)
     # The transaction is done either way: keep only its score, to recognise a duplicate.
     context.storage.scored = fraud_score
     del context.storage.transaction
@@ -166,40 +153,48 @@ def decide(context: Context, fraud_score):
 # The fraud counter: confirmed frauds of one account within a rolling window.
 # ---------------------------------------------------------------------------
 
-@functions.bind(typename=COUNTER, specs=[ValueSpec(name="fraud_count", type=REPORTED_FRAUD)])
+COUNTER_STATE = [ValueSpec(name="fraud_count", type=type_of(ReportedFraud))]
+
+
 @dead_letter_on_failure
-def fraud_count(context: Context, message: Message):
-    if message.is_type(CONFIRM_FRAUD):
-        confirmation = parse(message, CONFIRM_FRAUD)
-        if confirmation.account != context.address.id:
-            raise BadMessage(f"a confirmation for account {confirmation.account!r} was keyed {context.address.id!r}")
-        count = context.storage.fraud_count or ReportedFraud()
-        count.count += 1
-        context.storage.fraud_count = count
-        log.info("%s: fraud confirmed, %d in the window", address_of(context), count.count)
-        # Each confirmation leaves the window on its own: a durable timer
-        # that StateFun keeps in its state, so it fires even across restarts.
-        send_after(context, settings.fraud_window, COUNTER, context.address.id, ExpireFraud(), EXPIRE_FRAUD)
-    elif message.is_type(QUERY_FRAUD):
-        parse(message, QUERY_FRAUD)
-        reply(context, context.storage.fraud_count or ReportedFraud(count=0), REPORTED_FRAUD)
-    elif message.is_type(EXPIRE_FRAUD):
-        parse(message, EXPIRE_FRAUD)
-        count = context.storage.fraud_count or ReportedFraud()
-        count.count = max(0, count.count - 1)  # never below zero
-        if count.count == 0:
-            del context.storage.fraud_count  # no state is kept for zero
-        else:
-            # The stored message itself, changed: fields a newer version added stay in it.
+def fraud_count(context: Context, message: Message, *, window: timedelta):
+    """Counts an account's confirmed frauds of the last `window` (FRAUD_WINDOW).
+
+    Takes: ConfirmFraud (from the confirmed topic); QueryFraud (from the transaction
+    manager); ExpireFraud (its own timer, `window` after each confirmation).
+    Sends: ReportedFraud to whoever asked; ExpireFraud to itself, delayed.
+    """
+    match parse(message, ConfirmFraud, QueryFraud, ExpireFraud):
+        case ConfirmFraud() as confirmation:
+            if confirmation.account != context.address.id:
+                raise BadMessage(f"a confirmation for account {confirmation.account!r} "
+                                 f"was keyed {context.address.id!r}")
+            count = context.storage.fraud_count or ReportedFraud()
+            count.count += 1
             context.storage.fraud_count = count
-        log.info("%s: a fraud left the window, %d in it", address_of(context), count.count)
-    else:
-        raise BadMessage(f"the fraud counter does not take {message.value_typename()}")
+            log.info("%s: fraud confirmed, %d in the window", address_of(context), count.count)
+            # Each confirmation leaves the window on its own: a durable timer
+            # that StateFun keeps in its state, so it fires even across restarts.
+            send_after(context, window, COUNTER, context.address.id, ExpireFraud())
+        case QueryFraud():
+            reply(context, context.storage.fraud_count or ReportedFraud(count=0))
+        case ExpireFraud():
+            count = context.storage.fraud_count or ReportedFraud()
+            count.count = max(0, count.count - 1)  # never below zero
+            if count.count == 0:
+                del context.storage.fraud_count  # no state is kept for zero
+            else:
+                # The stored message itself, changed: fields a newer version added stay in it.
+                context.storage.fraud_count = count
+            log.info("%s: a fraud left the window, %d in it", address_of(context), count.count)
 
 
 # ---------------------------------------------------------------------------
 # The merchant function: a merchant's risk score from a third-party service.
 # ---------------------------------------------------------------------------
+
+# The score is cached for an hour; StateFun's state TTL drops it after.
+MERCHANT_STATE = [ValueSpec(name="merchant_score", type=type_of(MerchantScore), expire_after_write=timedelta(hours=1))]
 
 # When the service stays down, the transaction is scored anyway, with the
 # middle of the range: a merchant we know nothing about is neither trusted
@@ -207,22 +202,23 @@ def fraud_count(context: Context, message: Message):
 FALLBACK_MERCHANT_SCORE = 50
 
 
-@functions.bind(
-    typename=MERCHANT,
-    # The score is cached for an hour; StateFun's state TTL drops it after.
-    specs=[ValueSpec(name="merchant_score", type=MERCHANT_SCORE, expire_after_write=timedelta(hours=1))])
 @dead_letter_on_failure
-async def merchant(context: Context, message: Message):
-    parse(message, QUERY_MERCHANT_SCORE)
+async def merchant(context: Context, message: Message, *, merchant_scores: MerchantScoreClient):
+    """A merchant's risk score, asked of the merchant-score service once an hour at most.
+
+    Takes: QueryMerchantScore (from the transaction manager).
+    Sends: MerchantScore to whoever asked.
+    """
+    parse(message, QueryMerchantScore)
     score = context.storage.merchant_score
     if score is None:
-        score = await look_up_merchant_score(context)
+        score = await look_up_merchant_score(context, merchant_scores)
         if not score.is_fallback:
             context.storage.merchant_score = score
-    reply(context, score, MERCHANT_SCORE)
+    reply(context, score)
 
 
-async def look_up_merchant_score(context: Context) -> MerchantScore:
+async def look_up_merchant_score(context: Context, merchant_scores: MerchantScoreClient) -> MerchantScore:
     try:
         return MerchantScore(score=await merchant_scores.score(context.address.id))
     except MerchantScoreUnavailable as problem:
@@ -234,37 +230,41 @@ async def look_up_merchant_score(context: Context) -> MerchantScore:
 # The threshold function: an account's own alert threshold, if it set one.
 # ---------------------------------------------------------------------------
 
-@functions.bind(typename=THRESHOLD, specs=[ValueSpec(name="threshold", type=CUSTOM_THRESHOLD)])
+THRESHOLD_STATE = [ValueSpec(name="threshold", type=type_of(CustomThreshold))]
+
+
 @dead_letter_on_failure
 def threshold(context: Context, message: Message):
+    """An account's own alert threshold; 0 stands for the default (FRAUD_THRESHOLD).
+
+    Takes: CustomThreshold (from the thresholds topic); QueryThreshold (from the
+    transaction manager).
+    Sends: CustomThreshold to whoever asked.
+    """
     account = context.address.id
-    if message.is_type(CUSTOM_THRESHOLD):
-        update = parse(message, CUSTOM_THRESHOLD)
-        if update.account != account:
-            raise BadMessage(f"a threshold for account {update.account!r} was keyed {account!r}")
-        if not 0 <= update.threshold <= 100:
-            raise BadMessage(f"a threshold must be from 0 (the default) to 100, not {update.threshold}")
-        if update.threshold == 0:
-            del context.storage.threshold  # back to the default
-        else:
-            context.storage.threshold = update  # as sent, with any field a newer producer added
-        log.info("%s: threshold set to %s", address_of(context), update.threshold or "the default")
-    elif message.is_type(QUERY_THRESHOLD):
-        parse(message, QUERY_THRESHOLD)
-        reply(context, context.storage.threshold or CustomThreshold(threshold=0, account=account), CUSTOM_THRESHOLD)
-    else:
-        raise BadMessage(f"the threshold function does not take {message.value_typename()}")
+    match parse(message, CustomThreshold, QueryThreshold):
+        case CustomThreshold() as update:
+            if update.account != account:
+                raise BadMessage(f"a threshold for account {update.account!r} was keyed {account!r}")
+            if not 0 <= update.threshold <= 100:
+                raise BadMessage(f"a threshold must be from 0 (the default) to 100, not {update.threshold}")
+            if update.threshold == 0:
+                del context.storage.threshold  # back to the default
+            else:
+                context.storage.threshold = update  # as sent, with any field a newer producer added
+            log.info("%s: threshold set to %s", address_of(context), update.threshold or "the default")
+        case QueryThreshold():
+            reply(context, context.storage.threshold or CustomThreshold(threshold=0, account=account))
 
 
 # ---------------------------------------------------------------------------
 # The model: scores a feature vector from 0 (harmless) to 100 (fraud).
 # ---------------------------------------------------------------------------
 
-@functions.bind(typename=MODEL)
 @dead_letter_on_failure
 def model(context: Context, message: Message):
-    features = parse(message, FEATURE_VECTOR)
-    reply(context, FraudScore(score=fraud_score(features)), FRAUD_SCORE)
+    """Takes: FeatureVector (from the transaction manager). Sends: FraudScore back."""
+    reply(context, FraudScore(score=fraud_score(parse(message, FeatureVector))))
 
 
 def fraud_score(features: FeatureVector) -> int:
@@ -283,5 +283,29 @@ def fraud_score(features: FeatureVector) -> int:
     return min(100, round(history + merchant_risk + amount_risk))
 
 
-if __name__ == "__main__":
+# ---------------------------------------------------------------------------
+# Wiring: each function with its typename, its state and what it needs.
+# ---------------------------------------------------------------------------
+
+def bind_functions(functions: StatefulFunctions, settings: config.Settings,
+                   merchant_scores: MerchantScoreClient) -> StatefulFunctions:
+    functions.register(TRANSACTION_MANAGER, partial(transaction_manager, default_threshold=settings.fraud_threshold),
+                       TRANSACTION_MANAGER_STATE)
+    functions.register(COUNTER, partial(fraud_count, window=settings.fraud_window), COUNTER_STATE)
+    functions.register(MERCHANT, partial(merchant, merchant_scores=merchant_scores), MERCHANT_STATE)
+    functions.register(THRESHOLD, threshold, THRESHOLD_STATE)
+    functions.register(MODEL, model)
+    return functions
+
+
+def main() -> None:
+    # A bad FRAUD_THRESHOLD, FRAUD_WINDOW or MERCHANT_SERVICE_URL stops the worker
+    # here, before it serves anything, with a message naming it.
+    settings = config.load()
+    merchant_scores = MerchantScoreClient(settings.merchant_service_url)
+    functions = bind_functions(StatefulFunctions(), settings, merchant_scores)
     server.run(functions, settings, on_shutdown=[merchant_scores.close])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,4 +1,8 @@
-"""Reading and answering messages.
+"""Reading, sending and dead-lettering messages: what main.py's functions call.
+
+Every message is a protobuf message of entities_pb2, and its class is its only
+name here: `send(context, COUNTER, account, QueryFraud())`, `parse(message,
+Transaction)`; the StateFun type follows from the class (contract.type_of).
 
 `parse` takes what protobuf's rules for evolving a message allow, and nothing
 that contradicts the expected message:
@@ -12,13 +16,36 @@ that contradicts the expected message:
   check exists because protobuf happily reads one message type as another: a
   Transaction produced to `confirmed` under an account key reads as a
   ConfirmFraud for that account plus three unknown fields.
+
+Keeping one bad message from stalling the pipeline: StateFun retries a failed
+invocation until it succeeds, so a function that raised on a malformed Kafka
+record would be retried forever, and every message behind it would wait. The
+`dead_letter_on_failure` decorator turns any exception raised while handling
+one message into:
+
+- a warning in the log, with the function's address and the reason;
+- a DeadLetter record on the `dead-letters` topic, holding the message's bytes
+  exactly as received, so nothing is lost and the record can be replayed;
+- no effect at all otherwise: the state the function changed and the messages
+  it sent while handling that one message are undone.
+
+Functions raise `BadMessage` for input they refuse; anything else they raise
+(a bug, say, in code you just edited) is caught the same way.
 """
 
-from google.protobuf.message import DecodeError
-from statefun import Context, Message, Type, message_builder
+import functools
+import inspect
+import logging
+from datetime import timedelta
 
-from dead_letters import BadMessage
-from entities_pb2 import ConfirmFraud, CustomThreshold, Transaction
+from contract import DEAD_LETTERS_TOPIC, KAFKA_EGRESS, type_of
+from entities_pb2 import ConfirmFraud, CustomThreshold, DeadLetter, Transaction
+from google.protobuf.message import DecodeError
+from google.protobuf.message import Message as ProtobufMessage
+from statefun import Context, Message, kafka_egress_message, message_builder
+from statefun_internals import Checkpoint
+
+log = logging.getLogger("functions")
 
 # The messages that arrive from Kafka, one topic each (module.yaml's ingresses):
 # a record produced to the wrong one of these topics is the mix-up to catch.
@@ -31,19 +58,38 @@ except ImportError:  # protobuf 3.20, the SDK's pin
         return parsed.UnknownFields()
 
 
-def parse(message: Message, message_type: Type):
-    """The message as an instance of `message_type`, or BadMessage saying why not."""
-    if not message.is_type(message_type):
-        raise BadMessage(f"expected {message_type.typename}, got {message.value_typename()}")
+class BadMessage(ValueError):
+    """The message cannot be used; the text says why, in one line."""
+
+
+def address_of(context: Context) -> str:
+    """The function's address for a log line, e.g. ververica/counter/0x00F3CD51."""
+    return f"{context.address.typename}/{context.address.id}"
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+def parse(message: Message, *accepted: type[ProtobufMessage]):
+    """The message as an instance of whichever of the `accepted` classes it carries,
+    or BadMessage saying why it cannot be one of them."""
+    for message_class in accepted:
+        if message.is_type(type_of(message_class)):
+            return parse_as(message, message_class)
+    takes = ", ".join(type_of(message_class).typename for message_class in accepted)
+    raise BadMessage(f"the function does not take {message.value_typename()}, only {takes}")
+
+
+def parse_as(message: Message, message_class: type[ProtobufMessage]):
+    typename = type_of(message_class).typename
     try:
-        parsed = message.as_type(message_type)
+        parsed = message.as_type(type_of(message_class))
     except DecodeError as problem:
-        raise BadMessage(f"not a valid {message_type.typename}: {problem}") from None
+        raise BadMessage(f"not a valid {typename}: {problem}") from None
     if parsed is None:  # StateFun carries "no value" separately from an empty one
-        raise BadMessage(f"a {message_type.typename} without a value")
+        raise BadMessage(f"a {typename} without a value")
     unknown = {field.field_number for field in _unknown_fields(parsed)}
     if unknown:
-        refuse_a_misread(parsed, unknown, message.raw_value(), message_type.typename)
+        refuse_a_misread(parsed, unknown, message.raw_value(), typename)
     return parsed
 
 
@@ -67,20 +113,77 @@ def is_exactly(raw: bytes, message_class) -> bool:
     return candidate.SerializeToString() == raw
 
 
-def send(context: Context, typename: str, instance_id: str, value, value_type: Type) -> None:
+# --- sending ------------------------------------------------------------------------------------
+
+def send(context: Context, typename: str, instance_id: str, value: ProtobufMessage) -> None:
     context.send(message_builder(target_typename=typename, target_id=instance_id,
-                                 value=value, value_type=value_type))
+                                 value=value, value_type=type_of(type(value))))
 
 
-def send_after(context: Context, delay, typename: str, instance_id: str, value, value_type: Type) -> None:
+def send_after(context: Context, delay: timedelta, typename: str, instance_id: str, value: ProtobufMessage) -> None:
     """Send a message that arrives after `delay`; StateFun keeps it durably until then."""
     context.send_after(delay, message_builder(target_typename=typename, target_id=instance_id,
-                                              value=value, value_type=value_type))
+                                              value=value, value_type=type_of(type(value))))
 
 
-def reply(context: Context, value, value_type: Type) -> None:
+def reply(context: Context, value: ProtobufMessage) -> None:
     """Answer the function that sent the current message."""
     caller = context.caller
     if caller is None:
         raise BadMessage("a query must come from a function, to have someone to answer")
-    send(context, caller.typename, caller.id, value, value_type)
+    send(context, caller.typename, caller.id, value)
+
+
+def send_to_kafka(context: Context, topic: str, key: str, value: ProtobufMessage) -> None:
+    """A record on `topic` through module.yaml's exactly-once egress: it becomes visible
+    to read_committed consumers when the checkpoint after it completes."""
+    context.send_egress(kafka_egress_message(typename=KAFKA_EGRESS, topic=topic, key=key,
+                                             value=value, value_type=type_of(type(value))))
+
+
+# --- dead letters -------------------------------------------------------------------------------
+
+def dead_letter_on_failure(function):
+    """Wraps a StateFun function (plain or async) as described in the module doc.
+
+    Keyword arguments (what main.bind_functions gives a function) pass through.
+    """
+    if inspect.iscoroutinefunction(function):
+        @functools.wraps(function)
+        async def guarded(context: Context, message: Message, **given):
+            checkpoint = Checkpoint(context)
+            try:
+                await function(context, message, **given)
+            except Exception as problem:  # noqa: BLE001 - that is the point
+                divert(context, message, problem, checkpoint)
+    else:
+        @functools.wraps(function)
+        def guarded(context: Context, message: Message, **given):
+            checkpoint = Checkpoint(context)
+            try:
+                function(context, message, **given)
+            except Exception as problem:  # noqa: BLE001 - that is the point
+                divert(context, message, problem, checkpoint)
+    return guarded
+
+
+def divert(context: Context, message: Message, problem: Exception, checkpoint: Checkpoint) -> None:
+    checkpoint.roll_back()
+    if isinstance(problem, BadMessage):
+        reason = str(problem)
+    else:
+        reason = f"{type(problem).__name__}: {problem}"
+        log.exception("%s: unexpected error", address_of(context))
+    send_dead_letter(context, message, reason.splitlines()[0] if reason else type(problem).__name__)
+
+
+def send_dead_letter(context: Context, message: Message, reason: str) -> None:
+    log.warning("%s: dead-lettered a %s message: %s", address_of(context), message.value_typename(), reason)
+    letter = DeadLetter(
+        function_type=context.address.typename,
+        function_id=context.address.id,
+        reason=reason,
+        message_type=message.value_typename(),
+        payload=message.raw_value() or b"",
+    )
+    send_to_kafka(context, DEAD_LETTERS_TOPIC, key=context.address.id, value=letter)

@@ -14,11 +14,11 @@ import socket
 import sys
 
 from aiohttp import web
+from contract import HEALTH_PATH, STATEFUN_PATH
 from google.protobuf.internal import api_implementation
 from statefun import RequestReplyHandler, StatefulFunctions
 from statefun.request_reply_pb2 import ToFunction
-
-from names import HEALTH_PATH, STATEFUN_PATH
+from statefun_internals import served_typenames
 
 log = logging.getLogger("server")
 
@@ -82,27 +82,24 @@ def diagnose(functions: StatefulFunctions, body: bytes) -> tuple[int, str]:
     if not target.namespace or not target.type:
         return 400, "the ToFunction message names no target function"
     typename = f"{target.namespace}/{target.type}"
-    if typename not in served(functions):
+    if typename not in served_typenames(functions):
         return 404, f"no function {typename} is served here"
     if not target.id:
         return 400, f"the ToFunction message names no instance of {typename}"
     return 500, f"internal error while invoking {typename}/{target.id}"
 
 
-def served(functions: StatefulFunctions) -> list[str]:
-    return sorted(functions._functions)  # the SDK offers no public list
-
-
 async def health(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok", "functions": served(request.app[FUNCTIONS])})
+    return web.json_response({"status": "ok", "functions": served_typenames(request.app[FUNCTIONS])})
 
 
 def run(functions: StatefulFunctions, settings, on_shutdown=()) -> None:
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
     loop = use_event_loop(settings.event_loop)
-    log.info("serving %d functions at http://%s:%d%s with %d process(es) on %s, protobuf %s", len(served(functions)),
-             settings.bind_address, settings.port, STATEFUN_PATH, settings.workers, loop, protobuf_backend())
+    log.info("serving %d functions at http://%s:%d%s with %d process(es) on %s, protobuf %s",
+             len(served_typenames(functions)), settings.bind_address, settings.port, STATEFUN_PATH,
+             settings.workers, loop, protobuf_backend())
     if settings.workers == 1:
         serve(functions, settings, on_shutdown)
     else:

@@ -8,6 +8,8 @@ format, the state round-trip and `incomplete_invocation_context`.
 
 - `Instance` is one function instance: it keeps that address's state from one
   invocation to the next, as the runtime does.
+- `Worker` holds the functions bound as python-worker's entry point binds
+  them, with settings and a merchant-score client a test may change.
 - `Flow` plays the runtime's part for a whole application, in-process: it
   routes outgoing messages between the real functions, keeps every address's
   state, fires delayed messages on a virtual clock and collects what goes to
@@ -17,12 +19,17 @@ format, the state round-trip and `incomplete_invocation_context`.
 """
 
 import collections
+import dataclasses
 import heapq
 import itertools
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Optional
 
+import config
+import main
+from contract import type_of
+from merchant_client import MerchantScoreClient
 from statefun import RequestReplyHandler, StatefulFunctions
 from statefun.kafka_egress_pb2 import KafkaProducerRecord
 from statefun.request_reply_pb2 import Address, FromFunction, ToFunction, TypedValue
@@ -30,9 +37,9 @@ from statefun.request_reply_pb2 import Address, FromFunction, ToFunction, TypedV
 KAFKA_RECORD_TYPENAME = "type.googleapis.com/io.statefun.sdk.egress.KafkaProducerRecord"
 
 
-def typed(value, value_type) -> TypedValue:
-    """A protobuf message as the TypedValue StateFun carries it."""
-    return TypedValue(typename=value_type.typename, has_value=True, value=value.SerializeToString())
+def typed(value) -> TypedValue:
+    """A protobuf message of entities_pb2 as the TypedValue StateFun carries it."""
+    return TypedValue(typename=type_of(type(value)).typename, has_value=True, value=value.SerializeToString())
 
 
 def raw_typed(typename: str, payload: bytes) -> TypedValue:
@@ -205,3 +212,27 @@ class Flow:
 
     def topic(self, topic: str) -> list:
         return [record for record in self.egress if record.topic == topic]
+
+
+class Worker:
+    """The functions as python-worker's entry point binds them: with the default settings
+    (no environment read) unless a test changes one, and a merchant-score client."""
+
+    def __init__(self):
+        self.settings = config.from_environment({})
+        self.merchant_scores = MerchantScoreClient(self.settings.merchant_service_url)
+        self.functions = StatefulFunctions()
+        self.bind()
+
+    def bind(self) -> None:
+        # Binding again replaces each function in the same StatefulFunctions, so the
+        # instances and handlers a test already made see the change.
+        main.bind_functions(self.functions, self.settings, self.merchant_scores)
+
+    def configure(self, **values) -> None:
+        self.settings = dataclasses.replace(self.settings, **values)
+        self.bind()
+
+    def use_merchant_scores(self, client: MerchantScoreClient) -> None:
+        self.merchant_scores = client
+        self.bind()

@@ -13,12 +13,11 @@ import pathlib
 import re
 import xml.etree.ElementTree as ElementTree
 
+import config
+import contract
+import kafka_topics
 import pytest
 import yaml
-
-import config
-import kafka_topics
-import names
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -123,7 +122,7 @@ def test_container_ports_are_the_ones_the_programs_listen_on():
     [(_, _, rest)] = published_ports(services()["master"])
     assert rest == flink_conf()["rest.port"]
     [(_, _, functions)] = published_ports(services()["python-worker"])
-    assert functions == names.HTTP_PORT
+    assert functions == contract.HTTP_PORT
     [(_, _, merchant)] = published_ports(services()["merchant-service"])
     assert services()["merchant-service"]["command"][-2:] == ["--port", str(merchant)]
     assert config.DEFAULT_MERCHANT_SERVICE_URL == f"http://merchant-service:{merchant}"
@@ -209,7 +208,7 @@ def test_python_worker_gets_the_settings_with_the_workers_own_defaults():
 def test_the_runtime_calls_the_functions_at_the_python_worker_service():
     module = list(yaml.safe_load_all((ROOT / "statefun-runtime" / "module.yaml").read_text()))
     [endpoint] = [doc["spec"] for doc in module if doc["kind"] == "io.statefun.endpoints.v2/http"]
-    assert endpoint["urlPathTemplate"].startswith(f"http://python-worker:{names.HTTP_PORT}/")
+    assert endpoint["urlPathTemplate"].startswith(f"http://python-worker:{contract.HTTP_PORT}/")
 
 
 def test_simulator_and_merchant_service_share_the_simulator_image():
@@ -256,8 +255,8 @@ def test_python_images_match_the_python_of_the_project():
 
 def test_the_architecture_picture_shows_every_function_and_topic():
     source = (ROOT / "images" / "architecture.dot").read_text()
-    for typename in (names.TRANSACTION_MANAGER, names.COUNTER, names.MERCHANT, names.THRESHOLD, names.MODEL,
-                     names.KAFKA_EGRESS):
+    for typename in (contract.TRANSACTION_MANAGER, contract.COUNTER, contract.MERCHANT, contract.THRESHOLD, contract.MODEL,
+                     contract.KAFKA_EGRESS):
         assert typename in source
     for topic in kafka_topics.ALL:
         assert re.search(rf'^\s*"?{re.escape(topic)}"?\s*->|->\s*"?{re.escape(topic)}"?\s*\[', source, re.M), topic

@@ -1,17 +1,18 @@
 """The names that several files must agree on, checked against each other.
 
-Function typenames, the egress and topics live in statefun-functions/names.py
+Function typenames, the egress and topics live in statefun-functions/contract.py
 and simulator/kafka_topics.py for Python, and in statefun-runtime/module.yaml
 for the runtime; message typenames come from protobuf/entities.proto.
 """
 
 import pathlib
 
-import yaml
-
+import contract
+import entities_pb2
 import kafka_topics
-import message_types
-import names
+import yaml
+from contract import type_of
+from entities_pb2 import ConfirmFraud, CustomThreshold, Transaction
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -28,9 +29,9 @@ def test_the_ingresses_route_each_topic_to_its_function_with_its_message_type():
     routes = {(topic["topic"], topic["valueType"], tuple(topic["targets"]))
               for spec in ingresses().values() for topic in spec["topics"]}
     assert routes == {
-        (kafka_topics.TRANSACTIONS, message_types.TRANSACTION.typename, (names.TRANSACTION_MANAGER,)),
-        (kafka_topics.CONFIRMED, message_types.CONFIRM_FRAUD.typename, (names.COUNTER,)),
-        (kafka_topics.THRESHOLDS, message_types.CUSTOM_THRESHOLD.typename, (names.THRESHOLD,)),
+        (kafka_topics.TRANSACTIONS, type_of(Transaction).typename, (contract.TRANSACTION_MANAGER,)),
+        (kafka_topics.CONFIRMED, type_of(ConfirmFraud).typename, (contract.COUNTER,)),
+        (kafka_topics.THRESHOLDS, type_of(CustomThreshold).typename, (contract.THRESHOLD,)),
     }
     assert set(ingresses()) == {"ververica/transactions", "ververica/confirmed-fraud", "ververica/thresholds"}
 
@@ -44,15 +45,15 @@ def test_every_ingress_has_the_guard_against_records_without_key_or_value():
 
 def test_the_egress_is_the_one_the_functions_write_to_and_exactly_once():
     [egress] = [doc["spec"] for doc in module_documents() if doc["kind"].endswith("/egress")]
-    assert egress["id"] == names.KAFKA_EGRESS
+    assert egress["id"] == contract.KAFKA_EGRESS
     assert egress["deliverySemantic"]["type"] == "exactly-once"
 
 
 def test_the_endpoint_serves_every_function_at_python_workers_port():
     [endpoint] = [doc["spec"] for doc in module_documents() if doc["kind"] == "io.statefun.endpoints.v2/http"]
     assert endpoint["functions"] == "ververica/*"
-    assert endpoint["urlPathTemplate"] == f"http://python-worker:{names.HTTP_PORT}{names.STATEFUN_PATH}"
-    for typename in (names.TRANSACTION_MANAGER, names.COUNTER, names.MERCHANT, names.THRESHOLD, names.MODEL):
+    assert endpoint["urlPathTemplate"] == f"http://python-worker:{contract.HTTP_PORT}{contract.STATEFUN_PATH}"
+    for typename in (contract.TRANSACTION_MANAGER, contract.COUNTER, contract.MERCHANT, contract.THRESHOLD, contract.MODEL):
         assert typename.startswith("ververica/")
 
 
@@ -62,12 +63,11 @@ def test_all_kafka_clients_use_the_broker_of_the_contract():
 
 
 def test_the_functions_and_the_simulator_agree_on_the_output_topics():
-    assert (names.ALERTS_TOPIC, names.DEAD_LETTERS_TOPIC) == (kafka_topics.ALERTS, kafka_topics.DEAD_LETTERS)
+    assert (contract.ALERTS_TOPIC, contract.DEAD_LETTERS_TOPIC) == (kafka_topics.ALERTS, kafka_topics.DEAD_LETTERS)
 
 
-def test_every_message_of_the_proto_has_a_statefun_type_in_the_contracts_namespace():
-    import entities_pb2
-    declared = set(entities_pb2.DESCRIPTOR.message_types_by_name)
-    typed = {value.typename for value in vars(message_types).values() if hasattr(value, "typename")}
-    expected = {f"com.googleapis/workshop.{name}" for name in declared - {"ExpireMerchantScore"}}
-    assert typed == expected
+def test_every_message_of_the_proto_travels_under_the_contracts_namespace():
+    names = list(entities_pb2.DESCRIPTOR.message_types_by_name)
+    assert {"Transaction", "ConfirmFraud", "CustomThreshold", "Alert", "DeadLetter"} <= set(names)
+    for name in names:
+        assert type_of(getattr(entities_pb2, name)).typename == f"com.googleapis/workshop.{name}"

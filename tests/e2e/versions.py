@@ -25,14 +25,15 @@ PROTO_CHANGES = {
         "message CustomThreshold {\n  int32 threshold = 1;\n  string account = 2;\n"
         "  google.protobuf.Timestamp updated_at = 5;  // new: when the account set it\n",
 }
+# main.py: a statement of today's main.py, and the statements the newer release has in
+# its place (at the same indentation, so the edit survives reformatting).
 MAIN_CHANGES = {
-    "        count.count += 1\n":
-        "        count.count += 1\n        count.confirmed_ever += 1\n",
+    "count.count += 1": ["count.count += 1", "count.confirmed_ever += 1"],
     'log.info("%s: fraud confirmed, %d in the window", address_of(context), count.count)':
-        'log.info("%s: fraud confirmed, %d in the window, %d ever", address_of(context), count.count,'
-        ' count.confirmed_ever)',
-    "            context.storage.threshold = update":
-        "            update.updated_at.GetCurrentTime()\n            context.storage.threshold = update",
+        ['log.info("%s: fraud confirmed, %d in the window, %d ever", address_of(context), count.count, '
+         'count.confirmed_ever)'],
+    "context.storage.threshold = update  # as sent, with any field a newer producer added":
+        ["update.updated_at.GetCurrentTime()", "context.storage.threshold = update"],
 }
 
 
@@ -47,7 +48,7 @@ def newer_functions(folder: pathlib.Path) -> pathlib.Path:
     subprocess.run([str(PROTOC_PYTHON), "-m", "grpc_tools.protoc", "-I", str(proto.parent),
                     f"--python_out={functions}", proto.name], check=True)
     main = functions / "main.py"
-    main.write_text(changed(main.read_text(), MAIN_CHANGES))
+    main.write_text(changed_statements(main.read_text(), MAIN_CHANGES))
     return functions
 
 
@@ -56,3 +57,13 @@ def changed(text: str, changes: dict[str, str]) -> str:
         assert text.count(anchor) == 1, f"the newer version cannot be built: {anchor!r} is not in the source once"
         text = text.replace(anchor, replacement)
     return text
+
+
+def changed_statements(source: str, changes: dict[str, list[str]]) -> str:
+    lines = source.splitlines()
+    for statement, replacement in changes.items():
+        found = [number for number, line in enumerate(lines) if line.strip() == statement]
+        assert len(found) == 1, f"the newer version cannot be built: {statement!r} is not in main.py once"
+        indent = lines[found[0]][:len(lines[found[0]]) - len(lines[found[0]].lstrip())]
+        lines[found[0]:found[0] + 1] = [indent + line for line in replacement]
+    return "\n".join(lines) + "\n"

@@ -1,9 +1,8 @@
 import re
 from datetime import timedelta
 
-import pytest
-
 import config
+import pytest
 
 
 def test_defaults():

@@ -6,9 +6,8 @@ import pathlib
 import subprocess
 import sys
 
-import pytest
-
 import config
+import pytest
 
 FUNCTIONS_DIR = pathlib.Path(__file__).resolve().parents[2] / "statefun-functions"
 

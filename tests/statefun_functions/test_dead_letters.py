@@ -1,13 +1,10 @@
 """A message that fails is dead-lettered and leaves no other trace, even mid-batch."""
 
-from statefun import StatefulFunctions, ValueSpec
-
-from dead_letters import dead_letter_on_failure
+from contract import COUNTER, DEAD_LETTERS_TOPIC, type_of
 from entities_pb2 import ConfirmFraud, DeadLetter, ReportedFraud
 from harness import Instance, egress_records, raw_typed, typed
-from message_types import CONFIRM_FRAUD, REPORTED_FRAUD
-from messaging import send
-from names import COUNTER, DEAD_LETTERS_TOPIC
+from messaging import dead_letter_on_failure, send
+from statefun import StatefulFunctions, ValueSpec
 
 ACCOUNT = "0x00ABCDEF"
 
@@ -18,8 +15,8 @@ def letters(result):
 
 async def test_a_bad_message_in_a_batch_leaves_the_good_ones_alone(functions):
     counter = Instance(functions, COUNTER, ACCOUNT)
-    good = typed(ConfirmFraud(account=ACCOUNT), CONFIRM_FRAUD)
-    bad = raw_typed(CONFIRM_FRAUD.typename, b"\xff\xff\xff")
+    good = typed(ConfirmFraud(account=ACCOUNT))
+    bad = raw_typed(type_of(ConfirmFraud).typename, b"\xff\xff\xff")
 
     result = await counter.invoke(good, bad, good)
 
@@ -33,14 +30,14 @@ def a_function_that_fails_halfway():
     """Changes its state and sends a message, then raises: as a bug would."""
     functions = StatefulFunctions()
 
-    @functions.bind(typename="test/fails-halfway", specs=[ValueSpec(name="count", type=REPORTED_FRAUD)])
+    @functions.bind(typename="test/fails-halfway", specs=[ValueSpec(name="count", type=type_of(ReportedFraud))])
     @dead_letter_on_failure
     def fails_halfway(context, message):
         count = context.storage.count or ReportedFraud()
         count.count += 1
         context.storage.count = count
-        send(context, COUNTER, ACCOUNT, ReportedFraud(count=1), REPORTED_FRAUD)
-        if message.as_type(REPORTED_FRAUD).count < 0:
+        send(context, COUNTER, ACCOUNT, ReportedFraud(count=1))
+        if message.as_type(type_of(ReportedFraud)).count < 0:
             raise RuntimeError("negative input\nsecond line of detail")
 
     return functions
@@ -48,7 +45,7 @@ def a_function_that_fails_halfway():
 
 async def test_a_failure_undoes_the_state_and_the_messages_of_that_message_only():
     instance = Instance(a_function_that_fails_halfway(), "test/fails-halfway", "x")
-    fine, failing = typed(ReportedFraud(count=1), REPORTED_FRAUD), typed(ReportedFraud(count=-1), REPORTED_FRAUD)
+    fine, failing = typed(ReportedFraud(count=1)), typed(ReportedFraud(count=-1))
 
     result = await instance.invoke(fine, failing, fine)
 
@@ -67,5 +64,5 @@ async def test_async_functions_are_guarded_too():
     async def async_fails(context, message):
         raise KeyError("boom")
 
-    result = await Instance(functions, "test/async-fails", "y").invoke(typed(ReportedFraud(), REPORTED_FRAUD))
+    result = await Instance(functions, "test/async-fails", "y").invoke(typed(ReportedFraud()))
     assert [letter.reason for letter in letters(result)] == ["KeyError: 'boom'"]

@@ -1,6 +1,6 @@
 """dead_letter_on_failure leaves a function recognisable: its name and its docstring are the function's own."""
 
-from dead_letters import dead_letter_on_failure
+from messaging import dead_letter_on_failure
 
 
 def test_a_guarded_function_keeps_its_name_and_docstring():

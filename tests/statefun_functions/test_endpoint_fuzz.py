@@ -11,42 +11,47 @@ import socket
 import threading
 
 import pytest
+import server
 from aiohttp import web
+from contract import COUNTER, MODEL, STATEFUN_PATH, THRESHOLD, TRANSACTION_MANAGER, type_of
+from entities_pb2 import (
+    ConfirmFraud,
+    CustomThreshold,
+    FeatureVector,
+    FraudScore,
+    MerchantScore,
+    QueryFraud,
+    QueryThreshold,
+    ReportedFraud,
+    Transaction,
+)
+from harness import Worker, address, to_function, typed
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from statefun.request_reply_pb2 import FromFunction, ToFunction, TypedValue
 
-import main
-import server
-from entities_pb2 import (ConfirmFraud, CustomThreshold, FeatureVector, FraudScore, MerchantScore, QueryFraud,
-                          QueryThreshold, ReportedFraud, Transaction)
-from harness import address, to_function, typed
-from message_types import (CONFIRM_FRAUD, CUSTOM_THRESHOLD, FEATURE_VECTOR, FRAUD_SCORE, MERCHANT_SCORE, QUERY_FRAUD,
-                           QUERY_THRESHOLD, REPORTED_FRAUD, TRANSACTION)
-from names import COUNTER, MODEL, STATEFUN_PATH, THRESHOLD, TRANSACTION_MANAGER
-
 ASKER = address(TRANSACTION_MANAGER, "t-1")
-TYPENAMES = [t.typename for t in (TRANSACTION, CONFIRM_FRAUD, CUSTOM_THRESHOLD, FEATURE_VECTOR, FRAUD_SCORE,
-                                  MERCHANT_SCORE, QUERY_FRAUD, QUERY_THRESHOLD, REPORTED_FRAUD)]
+TYPENAMES = [t.typename for t in (type_of(Transaction), type_of(ConfirmFraud), type_of(CustomThreshold), type_of(FeatureVector), type_of(FraudScore),
+                                  type_of(MerchantScore), type_of(QueryFraud), type_of(QueryThreshold), type_of(ReportedFraud))]
 FUNCTIONS = [TRANSACTION_MANAGER, COUNTER, THRESHOLD, MODEL, "ververica/merchant", "ververica/unknown", "x/y"]
 STATE_NAMES = ["transaction", "fraud_count", "merchant_score", "threshold", "scored", "other"]
 
 # Valid requests to every function (the merchant's would call the merchant service: left out).
 CORPUS = [
-    to_function(TRANSACTION_MANAGER, "t-1", [typed(Transaction(account="a", merchant="m", amount=5), TRANSACTION)],
+    to_function(TRANSACTION_MANAGER, "t-1", [typed(Transaction(account="a", merchant="m", amount=5))],
                 {name: None for name in STATE_NAMES[:5]}).SerializeToString(),
-    to_function(TRANSACTION_MANAGER, "t-1", [typed(ReportedFraud(count=1), REPORTED_FRAUD),
-                                             typed(MerchantScore(score=3), MERCHANT_SCORE)],
-                {"transaction": typed(Transaction(account="a", merchant="m"), TRANSACTION), "fraud_count": None,
+    to_function(TRANSACTION_MANAGER, "t-1", [typed(ReportedFraud(count=1)),
+                                             typed(MerchantScore(score=3))],
+                {"transaction": typed(Transaction(account="a", merchant="m")), "fraud_count": None,
                  "merchant_score": None, "threshold": None, "scored": None}).SerializeToString(),
-    to_function(COUNTER, "a", [typed(ConfirmFraud(account="a"), CONFIRM_FRAUD), typed(QueryFraud(), QUERY_FRAUD)],
-                {"fraud_count": typed(ReportedFraud(count=2), REPORTED_FRAUD)}, [None, ASKER]).SerializeToString(),
-    to_function(THRESHOLD, "a", [typed(CustomThreshold(account="a", threshold=7), CUSTOM_THRESHOLD),
-                                 typed(QueryThreshold(), QUERY_THRESHOLD)],
+    to_function(COUNTER, "a", [typed(ConfirmFraud(account="a")), typed(QueryFraud())],
+                {"fraud_count": typed(ReportedFraud(count=2))}, [None, ASKER]).SerializeToString(),
+    to_function(THRESHOLD, "a", [typed(CustomThreshold(account="a", threshold=7)),
+                                 typed(QueryThreshold())],
                 {"threshold": None}, [None, ASKER]).SerializeToString(),
-    to_function(MODEL, "a", [typed(FeatureVector(fraud_count=1, merchant_score=9, amount=3), FEATURE_VECTOR)],
+    to_function(MODEL, "a", [typed(FeatureVector(fraud_count=1, merchant_score=9, amount=3))],
                 {}, [ASKER]).SerializeToString(),
-    to_function(TRANSACTION_MANAGER, "t-2", [typed(FraudScore(score=3), FRAUD_SCORE)], {}).SerializeToString(),
+    to_function(TRANSACTION_MANAGER, "t-2", [typed(FraudScore(score=3))], {}).SerializeToString(),
 ]
 
 
@@ -60,7 +65,7 @@ def free_port() -> int:
 def endpoint():
     """The real app on a real port, in a thread with its own event loop."""
     port, ready, loop = free_port(), threading.Event(), asyncio.new_event_loop()
-    runner = web.AppRunner(server.create_app(main.functions))
+    runner = web.AppRunner(server.create_app(Worker().functions))
 
     def serve():
         asyncio.set_event_loop(loop)

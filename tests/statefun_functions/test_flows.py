@@ -7,13 +7,11 @@ counter's delayed messages on a virtual clock: 30 days in milliseconds.
 from datetime import timedelta
 
 import pytest
-
+from contract import ALERTS_TOPIC, COUNTER, DEAD_LETTERS_TOPIC, THRESHOLD, TRANSACTION_MANAGER, type_of
 from entities_pb2 import Alert, ConfirmFraud, CustomThreshold, FeatureVector, ReportedFraud, Transaction
 from harness import Flow, raw_typed, typed
 from main import fraud_score
 from merchant_service import merchant_score
-from message_types import CONFIRM_FRAUD, CUSTOM_THRESHOLD, TRANSACTION
-from names import ALERTS_TOPIC, COUNTER, DEAD_LETTERS_TOPIC, THRESHOLD, TRANSACTION_MANAGER
 
 ACCOUNT = "0x009D999B"
 RISKY = "Uparc"
@@ -26,12 +24,12 @@ async def flow(functions, merchant_service_url):
 
 def transact(flow, transaction_id, amount=900, merchant=RISKY, account=ACCOUNT):
     transaction = Transaction(account=account, merchant=merchant, amount=amount)
-    flow.ingress(TRANSACTION_MANAGER, transaction_id, typed(transaction, TRANSACTION))
+    flow.ingress(TRANSACTION_MANAGER, transaction_id, typed(transaction))
     return transaction
 
 
 def confirm(flow, account=ACCOUNT):
-    flow.ingress(COUNTER, account, typed(ConfirmFraud(account=account), CONFIRM_FRAUD))
+    flow.ingress(COUNTER, account, typed(ConfirmFraud(account=account)))
 
 
 def alerted_ids(flow):
@@ -91,7 +89,7 @@ async def test_confirmed_frauds_raise_the_score_until_an_alert(flow, configure):
 
 async def test_a_custom_threshold_applies_to_its_account_only(flow, configure):
     configure(fraud_threshold=100)
-    flow.ingress(THRESHOLD, ACCOUNT, typed(CustomThreshold(threshold=1, account=ACCOUNT), CUSTOM_THRESHOLD))
+    flow.ingress(THRESHOLD, ACCOUNT, typed(CustomThreshold(threshold=1, account=ACCOUNT)))
     await flow.run()
     transact(flow, "strict-account")
     transact(flow, "other-account", account="0x0000BEEF")
@@ -133,7 +131,7 @@ async def test_many_transactions_alert_exactly_on_the_scores_above_the_threshold
 
 async def test_a_poison_record_does_not_stop_the_next_one(flow, configure):
     configure(fraud_threshold=-1)
-    flow.ingress(TRANSACTION_MANAGER, "poison", raw_typed(TRANSACTION.typename, b"\x0a\xff"))
+    flow.ingress(TRANSACTION_MANAGER, "poison", raw_typed(type_of(Transaction).typename, b"\x0a\xff"))
     transact(flow, "good")
     await flow.run()
 

@@ -3,12 +3,20 @@
 import itertools
 from datetime import timedelta
 
+import main
 import pytest
 from aiohttp import web
-from statefun import RequestReplyHandler
-from statefun.request_reply_pb2 import FromFunction
-
-import main
+from contract import (
+    ALERTS_TOPIC,
+    COUNTER,
+    DEAD_LETTERS_TOPIC,
+    KAFKA_EGRESS,
+    MERCHANT,
+    MODEL,
+    THRESHOLD,
+    TRANSACTION_MANAGER,
+    type_of,
+)
 from entities_pb2 import (
     Alert,
     ConfirmFraud,
@@ -27,21 +35,8 @@ from entities_pb2 import (
 from harness import Instance, address, egress_records, raw_typed, to_function, typed
 from merchant_client import MerchantScoreClient, RetryPolicy
 from merchant_service import merchant_score
-from message_types import (
-    CONFIRM_FRAUD,
-    CUSTOM_THRESHOLD,
-    EXPIRE_FRAUD,
-    FEATURE_VECTOR,
-    FRAUD_SCORE,
-    MERCHANT_SCORE,
-    QUERY_FRAUD,
-    QUERY_MERCHANT_SCORE,
-    QUERY_THRESHOLD,
-    REPORTED_FRAUD,
-    TRANSACTION,
-)
-from names import ALERTS_TOPIC, COUNTER, DEAD_LETTERS_TOPIC, KAFKA_EGRESS, MERCHANT, MODEL, THRESHOLD, \
-    TRANSACTION_MANAGER
+from statefun import RequestReplyHandler
+from statefun.request_reply_pb2 import FromFunction
 
 ACCOUNT = "0x00F3CD51"
 TRANSACTION_ID = "7f3a0c"
@@ -80,7 +75,7 @@ def manager(functions):
 
 
 async def test_first_call_negotiates_the_managers_state(functions):
-    request = to_function(TRANSACTION_MANAGER, TRANSACTION_ID, [typed(A_TRANSACTION, TRANSACTION)], state={})
+    request = to_function(TRANSACTION_MANAGER, TRANSACTION_ID, [typed(A_TRANSACTION)], state={})
     response = FromFunction.FromString(await RequestReplyHandler(functions).handle_async(request.SerializeToString()))
 
     missing = {value.state_name: value.type_typename
@@ -95,37 +90,37 @@ async def test_first_call_negotiates_the_managers_state(functions):
 
 
 async def test_a_transaction_asks_for_its_three_features(manager):
-    result = await manager.invoke(typed(A_TRANSACTION, TRANSACTION))
+    result = await manager.invoke(typed(A_TRANSACTION))
 
     assert targets(result) == [
-        (COUNTER, ACCOUNT, QUERY_FRAUD.typename),
-        (MERCHANT, "Hypergrid", QUERY_MERCHANT_SCORE.typename),
-        (THRESHOLD, ACCOUNT, QUERY_THRESHOLD.typename),
+        (COUNTER, ACCOUNT, type_of(QueryFraud).typename),
+        (MERCHANT, "Hypergrid", type_of(QueryMerchantScore).typename),
+        (THRESHOLD, ACCOUNT, type_of(QueryThreshold).typename),
     ]
     assert manager.value("transaction", Transaction) == A_TRANSACTION
 
 
 FEATURE_ANSWERS = [
-    typed(ReportedFraud(count=2), REPORTED_FRAUD),
-    typed(MerchantScore(score=40), MERCHANT_SCORE),
-    typed(CustomThreshold(threshold=0, account=ACCOUNT), CUSTOM_THRESHOLD),
+    typed(ReportedFraud(count=2)),
+    typed(MerchantScore(score=40)),
+    typed(CustomThreshold(threshold=0, account=ACCOUNT)),
 ]
 
 
 @pytest.mark.parametrize("order", list(itertools.permutations(range(3))))
 async def test_the_feature_vector_goes_out_once_all_three_answers_are_in(manager, order):
-    await manager.invoke(typed(A_TRANSACTION, TRANSACTION))
+    await manager.invoke(typed(A_TRANSACTION))
 
     sent = []
     for index in order:
         sent.append(targets(await manager.invoke(FEATURE_ANSWERS[index])))
 
     assert sent[:2] == [[], []]
-    assert sent[2] == [(MODEL, ACCOUNT, FEATURE_VECTOR.typename)]
+    assert sent[2] == [(MODEL, ACCOUNT, type_of(FeatureVector).typename)]
 
 
 async def test_the_feature_vector_carries_the_answers_and_the_amount(manager):
-    await manager.invoke(typed(A_TRANSACTION, TRANSACTION))
+    await manager.invoke(typed(A_TRANSACTION))
     result = None
     for answer in FEATURE_ANSWERS:
         result = await manager.invoke(answer)
@@ -135,11 +130,11 @@ async def test_the_feature_vector_carries_the_answers_and_the_amount(manager):
 
 
 async def score(manager, fraud_score, custom_threshold=0):
-    await manager.invoke(typed(A_TRANSACTION, TRANSACTION))
-    await manager.invoke(typed(ReportedFraud(count=0), REPORTED_FRAUD))
-    await manager.invoke(typed(MerchantScore(score=10), MERCHANT_SCORE))
-    await manager.invoke(typed(CustomThreshold(threshold=custom_threshold, account=ACCOUNT), CUSTOM_THRESHOLD))
-    return await manager.invoke(typed(FraudScore(score=fraud_score), FRAUD_SCORE))
+    await manager.invoke(typed(A_TRANSACTION))
+    await manager.invoke(typed(ReportedFraud(count=0)))
+    await manager.invoke(typed(MerchantScore(score=10)))
+    await manager.invoke(typed(CustomThreshold(threshold=custom_threshold, account=ACCOUNT)))
+    return await manager.invoke(typed(FraudScore(score=fraud_score)))
 
 
 async def test_a_score_above_the_default_threshold_raises_an_alert_keyed_by_account(manager, configure):
@@ -160,11 +155,11 @@ async def test_the_manager_forgets_the_transaction_either_way_but_its_score(mana
     await score(manager, fraud_score)
 
     assert {name: value for name, value in manager.state.items() if value is not None} == {
-        "scored": typed(FraudScore(score=fraud_score), FRAUD_SCORE)}
+        "scored": typed(FraudScore(score=fraud_score))}
 
 
 async def test_the_scored_marker_expires_after_an_hour(functions):
-    request = to_function(TRANSACTION_MANAGER, TRANSACTION_ID, [typed(A_TRANSACTION, TRANSACTION)], state={})
+    request = to_function(TRANSACTION_MANAGER, TRANSACTION_ID, [typed(A_TRANSACTION)], state={})
     response = FromFunction.FromString(await RequestReplyHandler(functions).handle_async(request.SerializeToString()))
     [marker] = [value for value in response.incomplete_invocation_context.missing_values
                 if value.state_name == "scored"]
@@ -175,7 +170,7 @@ async def test_the_scored_marker_expires_after_an_hour(functions):
 async def test_a_duplicate_of_a_scored_transaction_raises_no_second_alert(manager, configure):
     configure(fraud_threshold=-1)
     assert alerts(await score(manager, fraud_score=70))
-    assert_refused(await manager.invoke(typed(A_TRANSACTION, TRANSACTION)), "scored within the last hour")
+    assert_refused(await manager.invoke(typed(A_TRANSACTION)), "scored within the last hour")
 
 
 @pytest.mark.parametrize("custom, fraud_score, alerted", [
@@ -206,7 +201,7 @@ async def test_the_default_threshold_ranges_from_alert_all_to_alert_none(manager
     (Transaction(account=ACCOUNT, merchant="U" * 257, amount=3), "longer than 256 characters"),
 ])
 async def test_an_incomplete_transaction_is_dead_lettered(manager, transaction, reason):
-    letter = assert_refused(await manager.invoke(typed(transaction, TRANSACTION)), reason)
+    letter = assert_refused(await manager.invoke(typed(transaction)), reason)
 
     assert letter.payload == transaction.SerializeToString()
     assert (letter.function_type, letter.function_id) == (TRANSACTION_MANAGER, TRANSACTION_ID)
@@ -214,32 +209,32 @@ async def test_an_incomplete_transaction_is_dead_lettered(manager, transaction, 
 
 
 async def test_a_duplicate_of_a_transaction_in_flight_is_scored_once(manager):
-    await manager.invoke(typed(A_TRANSACTION, TRANSACTION))
-    assert_refused(await manager.invoke(typed(A_TRANSACTION, TRANSACTION)), "duplicate")
+    await manager.invoke(typed(A_TRANSACTION))
+    assert_refused(await manager.invoke(typed(A_TRANSACTION)), "duplicate")
     assert manager.value("transaction", Transaction) == A_TRANSACTION
 
 
-@pytest.mark.parametrize("answer", FEATURE_ANSWERS + [typed(FraudScore(score=99), FRAUD_SCORE)])
+@pytest.mark.parametrize("answer", FEATURE_ANSWERS + [typed(FraudScore(score=99))])
 async def test_an_answer_for_no_transaction_is_dead_lettered(manager, answer):
     assert_refused(await manager.invoke(answer), "no transaction is being scored")
 
 
 async def test_garbage_on_the_transactions_topic_is_dead_lettered_with_its_bytes(manager):
     garbage = b"\xff\xfe not protobuf"
-    letter = assert_refused(await manager.invoke(raw_typed(TRANSACTION.typename, garbage)), "not a valid")
+    letter = assert_refused(await manager.invoke(raw_typed(type_of(Transaction).typename, garbage)), "not a valid")
 
     assert letter.payload == garbage
-    assert letter.message_type == TRANSACTION.typename
+    assert letter.message_type == type_of(Transaction).typename
 
 
 async def test_a_record_of_another_type_on_the_transactions_topic_is_dead_lettered(manager):
     # A CustomThreshold's bytes: field 1 is a number where Transaction has a string.
     wrong = CustomThreshold(threshold=7, account=ACCOUNT).SerializeToString()
-    assert_refused(await manager.invoke(raw_typed(TRANSACTION.typename, wrong)), "not a")
+    assert_refused(await manager.invoke(raw_typed(type_of(Transaction).typename, wrong)), "not a")
 
 
 async def test_an_unexpected_message_type_is_dead_lettered(manager):
-    assert_refused(await manager.invoke(typed(ConfirmFraud(account=ACCOUNT), CONFIRM_FRAUD)),
+    assert_refused(await manager.invoke(typed(ConfirmFraud(account=ACCOUNT))),
                    "does not take com.googleapis/workshop.ConfirmFraud")
 
 
@@ -254,7 +249,7 @@ ASKER = address(TRANSACTION_MANAGER, TRANSACTION_ID)
 
 
 async def query_count(counter):
-    result = await counter.invoke(typed(QueryFraud(), QUERY_FRAUD), callers=[ASKER])
+    result = await counter.invoke(typed(QueryFraud()), callers=[ASKER])
     [reply] = result.outgoing_messages
     assert (reply.target.type, reply.target.id) == ("transaction-manager", TRANSACTION_ID)
     return ReportedFraud.FromString(reply.argument.value).count
@@ -268,10 +263,10 @@ async def test_the_count_of_an_account_without_frauds_is_zero(counter):
 async def test_each_confirmation_counts_and_schedules_its_own_expiry(counter, configure):
     configure(fraud_window=timedelta(days=30))
     for _ in range(2):
-        result = await counter.invoke(typed(ConfirmFraud(account=ACCOUNT), CONFIRM_FRAUD))
+        result = await counter.invoke(typed(ConfirmFraud(account=ACCOUNT)))
         [expiry] = result.delayed_invocations
         assert (expiry.target.type, expiry.target.id) == ("counter", ACCOUNT)
-        assert expiry.argument.typename == EXPIRE_FRAUD.typename
+        assert expiry.argument.typename == type_of(ExpireFraud).typename
         assert expiry.delay_in_ms == 30 * 24 * 3600 * 1000
 
     assert await query_count(counter) == 2
@@ -279,51 +274,51 @@ async def test_each_confirmation_counts_and_schedules_its_own_expiry(counter, co
 
 async def test_the_window_follows_the_setting(counter, configure):
     configure(fraud_window=timedelta(seconds=90))
-    result = await counter.invoke(typed(ConfirmFraud(account=ACCOUNT), CONFIRM_FRAUD))
+    result = await counter.invoke(typed(ConfirmFraud(account=ACCOUNT)))
     assert result.delayed_invocations[0].delay_in_ms == 90_000
 
 
 async def test_expiry_counts_down_and_deletes_the_state_at_zero(counter):
     for _ in range(2):
-        await counter.invoke(typed(ConfirmFraud(account=ACCOUNT), CONFIRM_FRAUD))
+        await counter.invoke(typed(ConfirmFraud(account=ACCOUNT)))
 
-    await counter.invoke(typed(ExpireFraud(), EXPIRE_FRAUD))
+    await counter.invoke(typed(ExpireFraud()))
     assert counter.value("fraud_count", ReportedFraud) == ReportedFraud(count=1)
-    result = await counter.invoke(typed(ExpireFraud(), EXPIRE_FRAUD))
+    result = await counter.invoke(typed(ExpireFraud()))
     assert [m.mutation_type for m in result.state_mutations] == [
         FromFunction.PersistedValueMutation.MutationType.Value("DELETE")]
     assert counter.value("fraud_count", ReportedFraud) is None
 
 
 async def test_expiry_never_counts_below_zero(counter):
-    await counter.invoke(typed(ExpireFraud(), EXPIRE_FRAUD))
+    await counter.invoke(typed(ExpireFraud()))
     assert await query_count(counter) == 0
 
 
 async def test_a_confirmation_keyed_to_another_account_is_dead_lettered(counter):
-    assert_refused(await counter.invoke(typed(ConfirmFraud(account="0xOTHER"), CONFIRM_FRAUD)), "was keyed")
+    assert_refused(await counter.invoke(typed(ConfirmFraud(account="0xOTHER"))), "was keyed")
 
 
 async def test_an_empty_confirmation_is_dead_lettered(counter):
-    assert_refused(await counter.invoke(raw_typed(CONFIRM_FRAUD.typename, b"")), "was keyed")
+    assert_refused(await counter.invoke(raw_typed(type_of(ConfirmFraud).typename, b"")), "was keyed")
     assert await query_count(counter) == 0
 
 
 async def test_a_transaction_on_the_confirmed_topic_is_dead_lettered(counter):
-    as_confirmation = raw_typed(CONFIRM_FRAUD.typename, A_TRANSACTION.SerializeToString())
+    as_confirmation = raw_typed(type_of(ConfirmFraud).typename, A_TRANSACTION.SerializeToString())
     assert_refused(await counter.invoke(as_confirmation), "it is a workshop.Transaction")
     assert await query_count(counter) == 0
 
 
 async def test_a_query_without_a_caller_is_dead_lettered(counter):
-    assert_refused(await counter.invoke(typed(QueryFraud(), QUERY_FRAUD)), "must come from a function")
+    assert_refused(await counter.invoke(typed(QueryFraud())), "must come from a function")
 
 
 # --- the merchant function -------------------------------------------------------
 
 async def ask_merchant(functions, name="Hypergrid", instance=None):
     instance = instance or Instance(functions, MERCHANT, name)
-    result = await instance.invoke(typed(QueryMerchantScore(), QUERY_MERCHANT_SCORE), callers=[ASKER])
+    result = await instance.invoke(typed(QueryMerchantScore()), callers=[ASKER])
     [reply] = result.outgoing_messages
     assert reply.target.id == TRANSACTION_ID
     return instance, MerchantScore.FromString(reply.argument.value)
@@ -336,7 +331,7 @@ async def test_the_merchant_score_comes_from_the_service(functions, merchant_ser
     assert instance.value("merchant_score", MerchantScore) == answer
 
 
-async def test_the_merchant_score_is_cached_for_an_hour(functions, aiohttp_server, monkeypatch):
+async def test_the_merchant_score_is_cached_for_an_hour(functions, aiohttp_server, worker):
     asked = []
 
     async def count_and_answer(request):
@@ -347,9 +342,9 @@ async def test_the_merchant_score_is_cached_for_an_hour(functions, aiohttp_serve
     app.router.add_get("/score/{merchant}", count_and_answer)
     server = await aiohttp_server(app)
     client = MerchantScoreClient(str(server.make_url("")))
-    monkeypatch.setattr(main, "merchant_scores", client)
+    worker.use_merchant_scores(client)
 
-    request = to_function(MERCHANT, "Uparc", [typed(QueryMerchantScore(), QUERY_MERCHANT_SCORE)], state={})
+    request = to_function(MERCHANT, "Uparc", [typed(QueryMerchantScore())], state={})
     negotiation = FromFunction.FromString(
         await RequestReplyHandler(functions).handle_async(request.SerializeToString()))
     [spec] = negotiation.incomplete_invocation_context.missing_values
@@ -364,11 +359,11 @@ async def test_the_merchant_score_is_cached_for_an_hour(functions, aiohttp_serve
     assert asked == ["Uparc"]
 
 
-async def test_when_the_service_stays_down_the_fallback_score_answers_uncached(functions, monkeypatch,
+async def test_when_the_service_stays_down_the_fallback_score_answers_uncached(functions, worker,
                                                                               unused_tcp_port):
     nothing_listens = f"http://127.0.0.1:{unused_tcp_port}"
     client = MerchantScoreClient(nothing_listens, RetryPolicy(attempts=2, first_backoff_seconds=0.01))
-    monkeypatch.setattr(main, "merchant_scores", client)
+    worker.use_merchant_scores(client)
 
     instance, answer = await ask_merchant(functions, "Zenlo")
     await client.close()
@@ -379,8 +374,8 @@ async def test_when_the_service_stays_down_the_fallback_score_answers_uncached(f
 
 async def test_the_merchant_function_takes_only_queries(functions):
     instance = Instance(functions, MERCHANT, "Hypergrid")
-    assert_refused(await instance.invoke(typed(ReportedFraud(count=1), REPORTED_FRAUD), callers=[ASKER]),
-                   "expected com.googleapis/workshop.QueryMerchantScore")
+    assert_refused(await instance.invoke(typed(ReportedFraud(count=1)), callers=[ASKER]),
+                   "does not take com.googleapis/workshop.ReportedFraud, only com.googleapis/workshop.QueryMerchantScore")
 
 
 # --- the threshold function ---------------------------------------------------------
@@ -391,7 +386,7 @@ def threshold(functions):
 
 
 async def query_threshold(instance):
-    result = await instance.invoke(typed(QueryThreshold(), QUERY_THRESHOLD), callers=[ASKER])
+    result = await instance.invoke(typed(QueryThreshold()), callers=[ASKER])
     [reply] = result.outgoing_messages
     return CustomThreshold.FromString(reply.argument.value)
 
@@ -401,13 +396,13 @@ async def test_an_account_without_a_threshold_gets_zero(threshold):
 
 
 async def test_a_custom_threshold_is_kept_and_answered(threshold):
-    await threshold.invoke(typed(CustomThreshold(threshold=70, account=ACCOUNT), CUSTOM_THRESHOLD))
+    await threshold.invoke(typed(CustomThreshold(threshold=70, account=ACCOUNT)))
     assert await query_threshold(threshold) == CustomThreshold(threshold=70, account=ACCOUNT)
 
 
 async def test_a_threshold_of_zero_restores_the_default(threshold):
-    await threshold.invoke(typed(CustomThreshold(threshold=70, account=ACCOUNT), CUSTOM_THRESHOLD))
-    await threshold.invoke(typed(CustomThreshold(threshold=0, account=ACCOUNT), CUSTOM_THRESHOLD))
+    await threshold.invoke(typed(CustomThreshold(threshold=70, account=ACCOUNT)))
+    await threshold.invoke(typed(CustomThreshold(threshold=0, account=ACCOUNT)))
 
     assert threshold.value("threshold", CustomThreshold) is None
     assert (await query_threshold(threshold)).threshold == 0
@@ -421,21 +416,21 @@ async def test_a_threshold_of_zero_restores_the_default(threshold):
     (CustomThreshold(), "was keyed"),  # an empty record
 ])
 async def test_an_invalid_threshold_is_dead_lettered_and_the_old_one_kept(threshold, update, reason):
-    await threshold.invoke(typed(CustomThreshold(threshold=70, account=ACCOUNT), CUSTOM_THRESHOLD))
-    assert_refused(await threshold.invoke(typed(update, CUSTOM_THRESHOLD)), reason)
+    await threshold.invoke(typed(CustomThreshold(threshold=70, account=ACCOUNT)))
+    assert_refused(await threshold.invoke(typed(update)), reason)
     assert (await query_threshold(threshold)).threshold == 70
 
 
 async def test_a_confirmation_on_the_thresholds_topic_is_dead_lettered(threshold):
     # The original workshop's bug: its threshold producer sent ConfirmFraud records.
-    wrong = raw_typed(CUSTOM_THRESHOLD.typename, ConfirmFraud(account=ACCOUNT).SerializeToString())
+    wrong = raw_typed(type_of(CustomThreshold).typename, ConfirmFraud(account=ACCOUNT).SerializeToString())
     assert_refused(await threshold.invoke(wrong), "field(s) [1] are not of the type")
 
 
 # --- the model -------------------------------------------------------------------
 
 async def model_score(functions, features):
-    result = await Instance(functions, MODEL, ACCOUNT).invoke(typed(features, FEATURE_VECTOR), callers=[ASKER])
+    result = await Instance(functions, MODEL, ACCOUNT).invoke(typed(features), callers=[ASKER])
     [reply] = result.outgoing_messages
     assert reply.target.id == TRANSACTION_ID
     return FraudScore.FromString(reply.argument.value).score
@@ -457,17 +452,17 @@ async def test_the_model_is_deterministic(functions):
 
 async def test_the_model_dead_letters_features_out_of_range(functions):
     instance = Instance(functions, MODEL, ACCOUNT)
-    result = await instance.invoke(typed(FeatureVector(merchant_score=250), FEATURE_VECTOR), callers=[ASKER])
+    result = await instance.invoke(typed(FeatureVector(merchant_score=250)), callers=[ASKER])
     assert_refused(result, "out of range")
 
 
 async def test_the_log_names_the_function_address(counter, manager, configure, caplog):
     caplog.set_level("DEBUG")  # the alert line is DEBUG: one per transaction under load
-    await counter.invoke(typed(ConfirmFraud(account=ACCOUNT), CONFIRM_FRAUD))
-    await counter.invoke(typed(ExpireFraud(), EXPIRE_FRAUD))
+    await counter.invoke(typed(ConfirmFraud(account=ACCOUNT)))
+    await counter.invoke(typed(ExpireFraud()))
     configure(fraud_threshold=-1)
     await score(manager, fraud_score=12)
-    await manager.invoke(raw_typed(TRANSACTION.typename, b"\xff"))
+    await manager.invoke(raw_typed(type_of(Transaction).typename, b"\xff"))
 
     assert f"ververica/counter/{ACCOUNT}: fraud confirmed, 1 in the window" in caplog.text
     assert f"ververica/counter/{ACCOUNT}: a fraud left the window, 0 in it" in caplog.text

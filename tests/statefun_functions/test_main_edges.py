@@ -1,15 +1,22 @@
 """main.py at the edges of what it accepts: the last value taken and the first one refused."""
 
 import pytest
-
-import main
-from entities_pb2 import Alert, ConfirmFraud, CustomThreshold, DeadLetter, ExpireFraud, FraudScore, MerchantScore, \
-    QueryMerchantScore, QueryThreshold, ReportedFraud, Transaction
+from contract import ALERTS_TOPIC, COUNTER, DEAD_LETTERS_TOPIC, MERCHANT, THRESHOLD, TRANSACTION_MANAGER
+from entities_pb2 import (
+    Alert,
+    ConfirmFraud,
+    CustomThreshold,
+    DeadLetter,
+    ExpireFraud,
+    FraudScore,
+    MerchantScore,
+    QueryMerchantScore,
+    QueryThreshold,
+    ReportedFraud,
+    Transaction,
+)
 from harness import Instance, address, egress_records, typed
 from merchant_client import MerchantScoreUnavailable
-from message_types import CONFIRM_FRAUD, CUSTOM_THRESHOLD, EXPIRE_FRAUD, FRAUD_SCORE, MERCHANT_SCORE, \
-    QUERY_MERCHANT_SCORE, QUERY_THRESHOLD, REPORTED_FRAUD, TRANSACTION
-from names import ALERTS_TOPIC, COUNTER, DEAD_LETTERS_TOPIC, MERCHANT, THRESHOLD, TRANSACTION_MANAGER
 
 ACCOUNT = "0x00E5D6E5"
 ASKER = address(TRANSACTION_MANAGER, "t-1")
@@ -32,7 +39,7 @@ def manager(functions):
     Transaction(account=ACCOUNT, merchant="Uparc", amount=0),
 ])
 async def test_names_of_256_characters_and_an_amount_of_zero_are_scored(manager, transaction):
-    result = await manager.invoke(typed(transaction, TRANSACTION))
+    result = await manager.invoke(typed(transaction))
 
     assert topic(result, DEAD_LETTERS_TOPIC, DeadLetter) == []
     assert [(m.target.type, m.target.id) for m in result.outgoing_messages] == [
@@ -44,7 +51,7 @@ async def test_names_of_256_characters_and_an_amount_of_zero_are_scored(manager,
     (Transaction(account=ACCOUNT, merchant="Uparc", amount=-1), "negative amount (-1)"),
 ])
 async def test_a_257_character_account_and_an_amount_of_minus_one_are_dead_lettered(manager, transaction, reason):
-    result = await manager.invoke(typed(transaction, TRANSACTION))
+    result = await manager.invoke(typed(transaction))
 
     [letter] = topic(result, DEAD_LETTERS_TOPIC, DeadLetter)
     assert reason in letter.reason
@@ -52,11 +59,11 @@ async def test_a_257_character_account_and_an_amount_of_minus_one_are_dead_lette
 
 
 async def decide(manager, fraud_score, custom_threshold):
-    await manager.invoke(typed(Transaction(account=ACCOUNT, merchant="Uparc", amount=5), TRANSACTION))
-    await manager.invoke(typed(ReportedFraud(count=0), REPORTED_FRAUD))
-    await manager.invoke(typed(MerchantScore(score=10), MERCHANT_SCORE))
-    await manager.invoke(typed(CustomThreshold(threshold=custom_threshold, account=ACCOUNT), CUSTOM_THRESHOLD))
-    return topic(await manager.invoke(typed(FraudScore(score=fraud_score), FRAUD_SCORE)), ALERTS_TOPIC, Alert)
+    await manager.invoke(typed(Transaction(account=ACCOUNT, merchant="Uparc", amount=5)))
+    await manager.invoke(typed(ReportedFraud(count=0)))
+    await manager.invoke(typed(MerchantScore(score=10)))
+    await manager.invoke(typed(CustomThreshold(threshold=custom_threshold, account=ACCOUNT)))
+    return topic(await manager.invoke(typed(FraudScore(score=fraud_score))), ALERTS_TOPIC, Alert)
 
 
 async def test_a_custom_threshold_of_100_silences_even_the_top_score(manager, configure):
@@ -84,13 +91,13 @@ def threshold(functions):
 
 
 async def kept_threshold(instance):
-    [reply] = (await instance.invoke(typed(QueryThreshold(), QUERY_THRESHOLD), callers=[ASKER])).outgoing_messages
+    [reply] = (await instance.invoke(typed(QueryThreshold()), callers=[ASKER])).outgoing_messages
     return CustomThreshold.FromString(reply.argument.value).threshold
 
 
 @pytest.mark.parametrize("value", [1, 100])
 async def test_thresholds_from_1_to_100_are_kept(threshold, value):
-    result = await threshold.invoke(typed(CustomThreshold(threshold=value, account=ACCOUNT), CUSTOM_THRESHOLD))
+    result = await threshold.invoke(typed(CustomThreshold(threshold=value, account=ACCOUNT)))
 
     assert topic(result, DEAD_LETTERS_TOPIC, DeadLetter) == []
     assert await kept_threshold(threshold) == value
@@ -98,7 +105,7 @@ async def test_thresholds_from_1_to_100_are_kept(threshold, value):
 
 @pytest.mark.parametrize("value", [-1, 101])
 async def test_thresholds_of_minus_1_and_101_are_dead_lettered(threshold, value):
-    result = await threshold.invoke(typed(CustomThreshold(threshold=value, account=ACCOUNT), CUSTOM_THRESHOLD))
+    result = await threshold.invoke(typed(CustomThreshold(threshold=value, account=ACCOUNT)))
 
     [letter] = topic(result, DEAD_LETTERS_TOPIC, DeadLetter)
     assert f"from 0 (the default) to 100, not {value}" in letter.reason
@@ -107,8 +114,8 @@ async def test_thresholds_of_minus_1_and_101_are_dead_lettered(threshold, value)
 
 async def test_the_log_says_which_threshold_an_account_set(threshold, caplog):
     caplog.set_level("INFO")
-    await threshold.invoke(typed(CustomThreshold(threshold=70, account=ACCOUNT), CUSTOM_THRESHOLD))
-    await threshold.invoke(typed(CustomThreshold(threshold=0, account=ACCOUNT), CUSTOM_THRESHOLD))
+    await threshold.invoke(typed(CustomThreshold(threshold=70, account=ACCOUNT)))
+    await threshold.invoke(typed(CustomThreshold(threshold=0, account=ACCOUNT)))
 
     assert f"ververica/threshold/{ACCOUNT}: threshold set to 70" in caplog.text
     assert f"ververica/threshold/{ACCOUNT}: threshold set to the default" in caplog.text
@@ -127,14 +134,14 @@ class ServiceDown:
         raise MerchantScoreUnavailable(f"no score for {merchant!r} after 3 attempts")
 
 
-async def test_a_merchant_the_service_cannot_score_gets_50_and_is_asked_about_again(functions, monkeypatch, caplog):
+async def test_a_merchant_the_service_cannot_score_gets_50_and_is_asked_about_again(functions, worker, caplog):
     service = ServiceDown()
-    monkeypatch.setattr(main, "merchant_scores", service)
+    worker.use_merchant_scores(service)
     instance = Instance(functions, MERCHANT, "Zenlo")
 
     answers = []
     for _ in range(2):
-        result = await instance.invoke(typed(QueryMerchantScore(), QUERY_MERCHANT_SCORE), callers=[ASKER])
+        result = await instance.invoke(typed(QueryMerchantScore()), callers=[ASKER])
         [reply] = result.outgoing_messages
         answers.append(MerchantScore.FromString(reply.argument.value))
 
@@ -148,8 +155,8 @@ async def test_a_merchant_the_service_cannot_score_gets_50_and_is_asked_about_ag
 async def test_the_count_of_three_frauds_drops_to_two_when_one_expires(functions):
     counter = Instance(functions, COUNTER, ACCOUNT)
     for _ in range(3):
-        await counter.invoke(typed(ConfirmFraud(account=ACCOUNT), CONFIRM_FRAUD))
+        await counter.invoke(typed(ConfirmFraud(account=ACCOUNT)))
 
-    await counter.invoke(typed(ExpireFraud(), EXPIRE_FRAUD))
+    await counter.invoke(typed(ExpireFraud()))
 
     assert counter.value("fraud_count", ReportedFraud) == ReportedFraud(count=2)

@@ -8,18 +8,16 @@ instead of a division) changes at least one score: rounding hides none of them.
 """
 
 import pytest
-
+from contract import DEAD_LETTERS_TOPIC, MODEL, TRANSACTION_MANAGER
 from entities_pb2 import DeadLetter, FeatureVector, FraudScore
 from harness import Instance, address, egress_records, typed
-from message_types import FEATURE_VECTOR
-from names import DEAD_LETTERS_TOPIC, MODEL, TRANSACTION_MANAGER
 
 ASKER = address(TRANSACTION_MANAGER, "t-1")
 
 
 async def invoke_model(functions, fraud_count=0, merchant_score=0, amount=0):
     features = FeatureVector(fraud_count=fraud_count, merchant_score=merchant_score, amount=amount)
-    return await Instance(functions, MODEL, "0x0000A11C").invoke(typed(features, FEATURE_VECTOR), callers=[ASKER])
+    return await Instance(functions, MODEL, "0x0000A11C").invoke(typed(features), callers=[ASKER])
 
 
 async def score_of(functions, **features) -> int:

@@ -11,10 +11,9 @@ import asyncio
 import types
 
 import aiohttp
+import merchant_client
 import pytest
 from aiohttp import web
-
-import merchant_client
 from merchant_client import MerchantScoreClient, MerchantScoreUnavailable, RetryPolicy
 
 

@@ -6,8 +6,7 @@ entities.proto: it stands for that new field.
 """
 
 import pytest
-from statefun.request_reply_pb2 import TypedValue
-
+from contract import ALERTS_TOPIC, COUNTER, DEAD_LETTERS_TOPIC, MERCHANT, THRESHOLD, TRANSACTION_MANAGER, type_of
 from entities_pb2 import (
     Alert,
     ConfirmFraud,
@@ -22,19 +21,7 @@ from entities_pb2 import (
     Transaction,
 )
 from harness import Flow, Instance, address, raw_typed, typed
-from message_types import (
-    CONFIRM_FRAUD,
-    CUSTOM_THRESHOLD,
-    EXPIRE_FRAUD,
-    FRAUD_SCORE,
-    MERCHANT_SCORE,
-    QUERY_FRAUD,
-    QUERY_MERCHANT_SCORE,
-    QUERY_THRESHOLD,
-    REPORTED_FRAUD,
-    TRANSACTION,
-)
-from names import ALERTS_TOPIC, COUNTER, DEAD_LETTERS_TOPIC, MERCHANT, THRESHOLD, TRANSACTION_MANAGER
+from statefun.request_reply_pb2 import TypedValue
 from test_main import alerts, assert_refused, dead_letters, query_count, query_threshold, targets
 
 ACCOUNT = "0x00F3CD51"
@@ -43,9 +30,9 @@ NEW_FIELD = b"\x7a\x02v2"  # field 15, length-delimited, the string "v2"
 ASKER = address(TRANSACTION_MANAGER, TRANSACTION_ID)
 
 
-def newer(message, value_type) -> TypedValue:
+def newer(message) -> TypedValue:
     """The message as a newer producer writes it: the same fields, plus field 15."""
-    return raw_typed(value_type.typename, message.SerializeToString() + NEW_FIELD)
+    return raw_typed(type_of(type(message)).typename, message.SerializeToString() + NEW_FIELD)
 
 
 def keeps_the_new_field(typed_value) -> bool:
@@ -57,7 +44,7 @@ def keeps_the_new_field(typed_value) -> bool:
 async def test_a_transaction_with_a_new_field_is_scored_and_keeps_it(functions):
     manager = Instance(functions, TRANSACTION_MANAGER, TRANSACTION_ID)
     transaction = Transaction(account=ACCOUNT, merchant="Hypergrid", amount=36)
-    result = await manager.invoke(newer(transaction, TRANSACTION))
+    result = await manager.invoke(newer(transaction))
 
     assert not dead_letters(result)
     assert [target for target, _, _ in targets(result)] == ["ververica/counter", "ververica/merchant",
@@ -67,7 +54,7 @@ async def test_a_transaction_with_a_new_field_is_scored_and_keeps_it(functions):
 
 async def test_a_confirmation_with_a_new_field_counts(functions):
     counter = Instance(functions, COUNTER, ACCOUNT)
-    result = await counter.invoke(newer(ConfirmFraud(account=ACCOUNT), CONFIRM_FRAUD))
+    result = await counter.invoke(newer(ConfirmFraud(account=ACCOUNT)))
 
     assert not dead_letters(result)
     assert await query_count(counter) == 1
@@ -75,21 +62,21 @@ async def test_a_confirmation_with_a_new_field_counts(functions):
 
 async def test_a_threshold_with_a_new_field_is_kept_with_it(functions):
     threshold = Instance(functions, THRESHOLD, ACCOUNT)
-    result = await threshold.invoke(newer(CustomThreshold(threshold=70, account=ACCOUNT), CUSTOM_THRESHOLD))
+    result = await threshold.invoke(newer(CustomThreshold(threshold=70, account=ACCOUNT)))
 
     assert not dead_letters(result)
     assert (await query_threshold(threshold)).threshold == 70
     assert keeps_the_new_field(threshold.state["threshold"])
 
 
-@pytest.mark.parametrize("typename, instance_id, message, value_type", [
-    (COUNTER, ACCOUNT, QueryFraud(), QUERY_FRAUD),
-    (THRESHOLD, ACCOUNT, QueryThreshold(), QUERY_THRESHOLD),
-    (MERCHANT, "Hypergrid", QueryMerchantScore(), QUERY_MERCHANT_SCORE),
+@pytest.mark.parametrize("typename, instance_id, message", [
+    (COUNTER, ACCOUNT, QueryFraud()),
+    (THRESHOLD, ACCOUNT, QueryThreshold()),
+    (MERCHANT, "Hypergrid", QueryMerchantScore()),
 ])
 async def test_a_query_from_a_newer_function_is_answered(functions, merchant_service_url, typename, instance_id,
-                                                         message, value_type):
-    result = await Instance(functions, typename, instance_id).invoke(newer(message, value_type), callers=[ASKER])
+                                                         message):
+    result = await Instance(functions, typename, instance_id).invoke(newer(message), callers=[ASKER])
     assert not dead_letters(result)
     assert [(target, to) for target, to, _ in targets(result)] == [(TRANSACTION_MANAGER, TRANSACTION_ID)]
 
@@ -97,8 +84,8 @@ async def test_a_query_from_a_newer_function_is_answered(functions, merchant_ser
 async def test_a_timer_set_by_a_newer_version_still_expires_its_fraud(functions):
     # Delayed messages outlive a deployment: a rollback meets the newer version's ExpireFraud.
     counter = Instance(functions, COUNTER, ACCOUNT)
-    await counter.invoke(typed(ConfirmFraud(account=ACCOUNT), CONFIRM_FRAUD))
-    result = await counter.invoke(newer(ExpireFraud(), EXPIRE_FRAUD))
+    await counter.invoke(typed(ConfirmFraud(account=ACCOUNT)))
+    result = await counter.invoke(newer(ExpireFraud()))
 
     assert not dead_letters(result)
     assert await query_count(counter) == 0
@@ -108,22 +95,22 @@ async def test_a_timer_set_by_a_newer_version_still_expires_its_fraud(functions)
 
 async def test_the_counter_keeps_a_new_field_of_its_state_through_counting_up_and_down(functions):
     counter = Instance(functions, COUNTER, ACCOUNT)
-    counter.state["fraud_count"] = newer(ReportedFraud(count=2), REPORTED_FRAUD)
+    counter.state["fraud_count"] = newer(ReportedFraud(count=2))
 
-    await counter.invoke(typed(ConfirmFraud(account=ACCOUNT), CONFIRM_FRAUD))
+    await counter.invoke(typed(ConfirmFraud(account=ACCOUNT)))
     assert counter.value("fraud_count", ReportedFraud).count == 3
     assert keeps_the_new_field(counter.state["fraud_count"])
 
-    await counter.invoke(typed(ExpireFraud(), EXPIRE_FRAUD))
+    await counter.invoke(typed(ExpireFraud()))
     assert counter.value("fraud_count", ReportedFraud).count == 2
     assert keeps_the_new_field(counter.state["fraud_count"])
 
 
 async def test_the_threshold_answers_from_state_with_a_new_field(functions):
     threshold = Instance(functions, THRESHOLD, ACCOUNT)
-    threshold.state["threshold"] = newer(CustomThreshold(threshold=70, account=ACCOUNT), CUSTOM_THRESHOLD)
+    threshold.state["threshold"] = newer(CustomThreshold(threshold=70, account=ACCOUNT))
 
-    result = await threshold.invoke(typed(QueryThreshold(), QUERY_THRESHOLD), callers=[ASKER])
+    result = await threshold.invoke(typed(QueryThreshold()), callers=[ASKER])
     [answer] = result.outgoing_messages
     assert CustomThreshold.FromString(answer.argument.value).threshold == 70
     assert keeps_the_new_field(answer.argument)
@@ -131,9 +118,9 @@ async def test_the_threshold_answers_from_state_with_a_new_field(functions):
 
 async def test_the_merchant_answers_from_a_cached_score_with_a_new_field(functions):
     merchant = Instance(functions, MERCHANT, "Hypergrid")
-    merchant.state["merchant_score"] = newer(MerchantScore(score=42), MERCHANT_SCORE)
+    merchant.state["merchant_score"] = newer(MerchantScore(score=42))
 
-    result = await merchant.invoke(typed(QueryMerchantScore(), QUERY_MERCHANT_SCORE), callers=[ASKER])
+    result = await merchant.invoke(typed(QueryMerchantScore()), callers=[ASKER])
     [answer] = result.outgoing_messages
     assert MerchantScore.FromString(answer.argument.value).score == 42
 
@@ -141,11 +128,10 @@ async def test_the_merchant_answers_from_a_cached_score_with_a_new_field(functio
 async def test_a_transaction_in_flight_with_a_new_field_alerts_with_it(functions, configure):
     configure(fraud_threshold=-1)
     manager = Instance(functions, TRANSACTION_MANAGER, TRANSACTION_ID)
-    await manager.invoke(newer(Transaction(account=ACCOUNT, merchant="Hypergrid", amount=36), TRANSACTION))
-    for answer, value_type in ((ReportedFraud(count=0), REPORTED_FRAUD), (MerchantScore(score=10), MERCHANT_SCORE),
-                               (CustomThreshold(account=ACCOUNT), CUSTOM_THRESHOLD)):
-        await manager.invoke(typed(answer, value_type))
-    result = await manager.invoke(typed(FraudScore(score=30), FRAUD_SCORE))
+    await manager.invoke(newer(Transaction(account=ACCOUNT, merchant="Hypergrid", amount=36)))
+    for answer in (ReportedFraud(count=0), MerchantScore(score=10), CustomThreshold(account=ACCOUNT)):
+        await manager.invoke(typed(answer))
+    result = await manager.invoke(typed(FraudScore(score=30)))
 
     [(_, alert)] = alerts(result)
     assert alert.transaction.SerializeToString().endswith(NEW_FIELD)
@@ -155,12 +141,12 @@ async def test_a_transaction_in_flight_with_a_new_field_alerts_with_it(functions
 
 @pytest.mark.parametrize("typename, instance_id, value_type, wrong, reason", [
     # A Transaction produced to `confirmed` under an account key: account matches, 2-4 unknown.
-    (COUNTER, ACCOUNT, CONFIRM_FRAUD, Transaction(account=ACCOUNT, merchant="Hypergrid", amount=36),
+    (COUNTER, ACCOUNT, type_of(ConfirmFraud), Transaction(account=ACCOUNT, merchant="Hypergrid", amount=36),
      "it is a workshop.Transaction"),
     # Field 1 is a string in ConfirmFraud, a number in CustomThreshold.
-    (THRESHOLD, ACCOUNT, CUSTOM_THRESHOLD, ConfirmFraud(account=ACCOUNT), "field(s) [1] are not of the type"),
+    (THRESHOLD, ACCOUNT, type_of(CustomThreshold), ConfirmFraud(account=ACCOUNT), "field(s) [1] are not of the type"),
     # Field 2 is a string in CustomThreshold, a Timestamp in Transaction: the bytes do not parse.
-    (TRANSACTION_MANAGER, TRANSACTION_ID, TRANSACTION, CustomThreshold(threshold=7, account=ACCOUNT), "not a valid"),
+    (TRANSACTION_MANAGER, TRANSACTION_ID, type_of(Transaction), CustomThreshold(threshold=7, account=ACCOUNT), "not a valid"),
 ])
 async def test_a_record_of_another_topic_is_still_dead_lettered(functions, typename, instance_id, value_type, wrong,
                                                                reason):
@@ -171,7 +157,7 @@ async def test_a_record_of_another_topic_is_still_dead_lettered(functions, typen
 async def test_a_confirmation_with_a_new_field_is_not_mistaken_for_a_transaction(functions):
     # Read as a Transaction it has the account and an unknown field 15: not exactly a Transaction.
     counter = Instance(functions, COUNTER, ACCOUNT)
-    assert not dead_letters(await counter.invoke(newer(ConfirmFraud(account=ACCOUNT), CONFIRM_FRAUD)))
+    assert not dead_letters(await counter.invoke(newer(ConfirmFraud(account=ACCOUNT))))
     assert await query_count(counter) == 1
 
 
@@ -183,7 +169,7 @@ async def test_a_newer_producers_transactions_flow_to_alerts_exactly_once(functi
     flow = Flow(functions)
     for n in range(3):
         flow.ingress(TRANSACTION_MANAGER, f"t-{n}",
-                     newer(Transaction(account=ACCOUNT, merchant="Hypergrid", amount=10 * n), TRANSACTION))
+                     newer(Transaction(account=ACCOUNT, merchant="Hypergrid", amount=10 * n)))
     await flow.run()
 
     records = flow.topic(ALERTS_TOPIC)

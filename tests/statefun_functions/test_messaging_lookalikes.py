@@ -6,10 +6,9 @@ for that account, from a producer that added a field, reads as a Transaction wit
 Re-serialized without the unknown fields it is not the record, so it is not a Transaction.
 """
 
+from contract import DEAD_LETTERS_TOPIC, THRESHOLD, TRANSACTION_MANAGER, type_of
 from entities_pb2 import CustomThreshold, DeadLetter, QueryThreshold, Transaction
 from harness import Instance, address, egress_records, raw_typed, typed
-from message_types import CUSTOM_THRESHOLD, QUERY_THRESHOLD
-from names import DEAD_LETTERS_TOPIC, THRESHOLD, TRANSACTION_MANAGER
 
 ZERO_ACCOUNT = "0x00000000"
 NEW_FIELD = b"\x7a\x02v2"  # field 15, length-delimited, the string "v2": a field no message has yet
@@ -20,9 +19,9 @@ async def test_a_newer_threshold_that_reads_as_a_transaction_with_a_timestamp_is
     assert Transaction.FromString(record).HasField("timestamp")  # the resemblance this test is about
     threshold = Instance(functions, THRESHOLD, ZERO_ACCOUNT)
 
-    result = await threshold.invoke(raw_typed(CUSTOM_THRESHOLD.typename, record))
+    result = await threshold.invoke(raw_typed(type_of(CustomThreshold).typename, record))
 
     assert [record.parse(DeadLetter) for record in egress_records(result) if record.topic == DEAD_LETTERS_TOPIC] == []
-    [answer] = (await threshold.invoke(typed(QueryThreshold(), QUERY_THRESHOLD),
+    [answer] = (await threshold.invoke(typed(QueryThreshold()),
                                        callers=[address(TRANSACTION_MANAGER, "t-1")])).outgoing_messages
     assert CustomThreshold.FromString(answer.argument.value).threshold == 70

@@ -23,21 +23,26 @@ import struct
 import subprocess
 import sys
 
+import main
 import pytest
-from statefun.kafka_egress_pb2 import KafkaProducerRecord
-from statefun.request_reply_pb2 import FromFunction
-
+from contract import COUNTER, MERCHANT, MODEL, THRESHOLD, TRANSACTION_MANAGER, type_of
 from entities_pb2 import (
-    ConfirmFraud, DeadLetter, CustomThreshold, ExpireFraud, FeatureVector, FraudScore, MerchantScore, QueryFraud,
-    QueryMerchantScore, QueryThreshold, ReportedFraud, Transaction,
+    ConfirmFraud,
+    CustomThreshold,
+    DeadLetter,
+    ExpireFraud,
+    FeatureVector,
+    FraudScore,
+    MerchantScore,
+    QueryFraud,
+    QueryMerchantScore,
+    QueryThreshold,
+    ReportedFraud,
+    Transaction,
 )
 from harness import address, raw_typed, to_function, typed
-from message_types import (
-    CONFIRM_FRAUD, CUSTOM_THRESHOLD, EXPIRE_FRAUD, FEATURE_VECTOR, FRAUD_SCORE, MERCHANT_SCORE, QUERY_FRAUD,
-    QUERY_MERCHANT_SCORE, QUERY_THRESHOLD, REPORTED_FRAUD, TRANSACTION,
-)
-from names import COUNTER, MERCHANT, MODEL, THRESHOLD, TRANSACTION_MANAGER
-import main
+from statefun.kafka_egress_pb2 import KafkaProducerRecord
+from statefun.request_reply_pb2 import FromFunction
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = ROOT / "statefun-functions"
@@ -49,9 +54,10 @@ import asyncio, struct, sys
 sys.path.insert(0, sys.argv[1])
 from google.protobuf.internal import api_implementation
 import google.protobuf
+import config
 import main
 from merchant_client import MerchantScoreUnavailable
-from statefun import RequestReplyHandler
+from statefun import RequestReplyHandler, StatefulFunctions
 
 class Scores:
     async def score(self, merchant):
@@ -61,8 +67,8 @@ class Scores:
     async def close(self):
         pass
 
-main.merchant_scores = Scores()
-handler = RequestReplyHandler(main.functions)
+functions = main.bind_functions(StatefulFunctions(), config.from_environment({}), Scores())
+handler = RequestReplyHandler(functions)
 
 def frames(data):
     at = 0
@@ -91,9 +97,13 @@ def pinned_python():
     return candidate if pathlib.Path(candidate).exists() else None
 
 
+DECLARED_STATE = {TRANSACTION_MANAGER: main.TRANSACTION_MANAGER_STATE, COUNTER: main.COUNTER_STATE,
+                  MERCHANT: main.MERCHANT_STATE, THRESHOLD: main.THRESHOLD_STATE, MODEL: []}
+
+
 def states(typename: str, **values) -> dict:
     """Every state the function declares (as the runtime sends them), with `values` set."""
-    names = main.functions._functions[typename].storage_spec.names
+    names = {spec.name for spec in DECLARED_STATE[typename]}
     assert set(values) <= names, (typename, values)
     return {name: values.get(name) for name in sorted(names)}
 
@@ -103,9 +113,9 @@ def corpus() -> list[bytes]:
     caller = address(tm, "tx-1")
     transaction = Transaction(account=account, merchant=merchant, amount=36)
     transaction.timestamp.FromNanoseconds(1_790_000_000_123_456_789)
-    tx = typed(transaction, TRANSACTION)
-    fraud, score = typed(ReportedFraud(count=2), REPORTED_FRAUD), typed(MerchantScore(score=70), MERCHANT_SCORE)
-    default, custom = (typed(CustomThreshold(threshold=t, account=account), CUSTOM_THRESHOLD) for t in (0, 90))
+    tx = typed(transaction)
+    fraud, score = typed(ReportedFraud(count=2)), typed(MerchantScore(score=70))
+    default, custom = (typed(CustomThreshold(threshold=t, account=account)) for t in (0, 90))
     complete = dict(transaction=tx, fraud_count=fraud, merchant_score=score, threshold=default)
 
     def request(typename, instance_id, arguments, state, callers=None):
@@ -114,65 +124,65 @@ def corpus() -> list[bytes]:
     cases = [
         # the transaction manager
         request(tm, "tx-1", [tx], states(tm)),
-        request(tm, "tx-1", [typed(Transaction(merchant=merchant), TRANSACTION)], states(tm)),
-        request(tm, "tx-1", [typed(Transaction(account=account, merchant=merchant, amount=-5), TRANSACTION)], states(tm)),
-        request(tm, "tx-1", [typed(Transaction(account="x" * 300, merchant=merchant), TRANSACTION)], states(tm)),
+        request(tm, "tx-1", [typed(Transaction(merchant=merchant))], states(tm)),
+        request(tm, "tx-1", [typed(Transaction(account=account, merchant=merchant, amount=-5))], states(tm)),
+        request(tm, "tx-1", [typed(Transaction(account="x" * 300, merchant=merchant))], states(tm)),
         request(tm, "tx-1", [tx], states(tm, transaction=tx)),
         request(tm, "tx-1", [fraud], states(tm, transaction=tx)),
         request(tm, "tx-1", [fraud], states(tm)),
         request(tm, "tx-1", [score], states(tm, transaction=tx, fraud_count=fraud)),
         request(tm, "tx-1", [default], states(tm, transaction=tx, fraud_count=fraud, merchant_score=score)),
-        request(tm, "tx-1", [typed(FraudScore(score=80), FRAUD_SCORE)], states(tm, **complete)),
-        request(tm, "tx-1", [typed(FraudScore(score=37), FRAUD_SCORE)], states(tm, **complete)),
-        request(tm, "tx-1", [typed(FraudScore(score=95), FRAUD_SCORE)], states(tm, **{**complete, "threshold": custom})),
-        request(tm, "tx-1", [typed(FraudScore(score=80), FRAUD_SCORE)], states(tm)),
-        request(tm, "tx-1", [typed(QueryFraud(), QUERY_FRAUD)], states(tm)),
-        request(tm, "tx-1", [raw_typed(TRANSACTION.typename, b"\xff\xff\xff")], states(tm)),
-        request(tm, "tx-1", [raw_typed(TRANSACTION.typename, ConfirmFraud(account=account).SerializeToString()
+        request(tm, "tx-1", [typed(FraudScore(score=80))], states(tm, **complete)),
+        request(tm, "tx-1", [typed(FraudScore(score=37))], states(tm, **complete)),
+        request(tm, "tx-1", [typed(FraudScore(score=95))], states(tm, **{**complete, "threshold": custom})),
+        request(tm, "tx-1", [typed(FraudScore(score=80))], states(tm)),
+        request(tm, "tx-1", [typed(QueryFraud())], states(tm)),
+        request(tm, "tx-1", [raw_typed(type_of(Transaction).typename, b"\xff\xff\xff")], states(tm)),
+        request(tm, "tx-1", [raw_typed(type_of(Transaction).typename, ConfirmFraud(account=account).SerializeToString()
                                        + b"\x28\x01")], states(tm)),
         request(tm, "tx-1", [tx], {}),  # states not yet known to the runtime: negotiation
-        request(tm, "tx-2", [tx, fraud, score, default, typed(FraudScore(score=80), FRAUD_SCORE)], states(tm),
+        request(tm, "tx-2", [tx, fraud, score, default, typed(FraudScore(score=80))], states(tm),
                 callers=[None, address(COUNTER, account), address(MERCHANT, merchant), address(THRESHOLD, account),
                          address(MODEL, account)]),
         # the counter
-        request(COUNTER, account, [typed(ConfirmFraud(account=account), CONFIRM_FRAUD)], states(COUNTER)),
-        request(COUNTER, account, [typed(ConfirmFraud(account=account), CONFIRM_FRAUD)],
+        request(COUNTER, account, [typed(ConfirmFraud(account=account))], states(COUNTER)),
+        request(COUNTER, account, [typed(ConfirmFraud(account=account))],
                 states(COUNTER, fraud_count=fraud)),
-        request(COUNTER, account, [typed(ConfirmFraud(account="0xOTHER"), CONFIRM_FRAUD)], states(COUNTER)),
-        request(COUNTER, account, [typed(QueryFraud(), QUERY_FRAUD)], states(COUNTER), [caller]),
-        request(COUNTER, account, [typed(QueryFraud(), QUERY_FRAUD)], states(COUNTER, fraud_count=fraud), [caller]),
-        request(COUNTER, account, [typed(QueryFraud(), QUERY_FRAUD)], states(COUNTER)),  # no caller
-        request(COUNTER, account, [typed(ExpireFraud(), EXPIRE_FRAUD)], states(COUNTER)),
-        request(COUNTER, account, [typed(ExpireFraud(), EXPIRE_FRAUD)], states(COUNTER, fraud_count=fraud)),
-        request(COUNTER, account, [typed(ExpireFraud(), EXPIRE_FRAUD)],
-                states(COUNTER, fraud_count=typed(ReportedFraud(count=1), REPORTED_FRAUD))),
-        request(COUNTER, account, [typed(FeatureVector(), FEATURE_VECTOR)], states(COUNTER)),
+        request(COUNTER, account, [typed(ConfirmFraud(account="0xOTHER"))], states(COUNTER)),
+        request(COUNTER, account, [typed(QueryFraud())], states(COUNTER), [caller]),
+        request(COUNTER, account, [typed(QueryFraud())], states(COUNTER, fraud_count=fraud), [caller]),
+        request(COUNTER, account, [typed(QueryFraud())], states(COUNTER)),  # no caller
+        request(COUNTER, account, [typed(ExpireFraud())], states(COUNTER)),
+        request(COUNTER, account, [typed(ExpireFraud())], states(COUNTER, fraud_count=fraud)),
+        request(COUNTER, account, [typed(ExpireFraud())],
+                states(COUNTER, fraud_count=typed(ReportedFraud(count=1)))),
+        request(COUNTER, account, [typed(FeatureVector())], states(COUNTER)),
         # the merchant: cached, looked up, fallback
-        request(MERCHANT, merchant, [typed(QueryMerchantScore(), QUERY_MERCHANT_SCORE)],
+        request(MERCHANT, merchant, [typed(QueryMerchantScore())],
                 states(MERCHANT, merchant_score=score), [caller]),
-        request(MERCHANT, merchant, [typed(QueryMerchantScore(), QUERY_MERCHANT_SCORE)] * 3, states(MERCHANT),
+        request(MERCHANT, merchant, [typed(QueryMerchantScore())] * 3, states(MERCHANT),
                 [caller, address(tm, "tx-2"), address(tm, "tx-3")]),
-        request(MERCHANT, "Down", [typed(QueryMerchantScore(), QUERY_MERCHANT_SCORE)], states(MERCHANT), [caller]),
-        request(MERCHANT, merchant, [typed(QueryThreshold(), QUERY_THRESHOLD)], states(MERCHANT), [caller]),
+        request(MERCHANT, "Down", [typed(QueryMerchantScore())], states(MERCHANT), [caller]),
+        request(MERCHANT, merchant, [typed(QueryThreshold())], states(MERCHANT), [caller]),
         # the threshold
-        request(THRESHOLD, account, [typed(CustomThreshold(threshold=40, account=account), CUSTOM_THRESHOLD)],
+        request(THRESHOLD, account, [typed(CustomThreshold(threshold=40, account=account))],
                 states(THRESHOLD)),
-        request(THRESHOLD, account, [typed(CustomThreshold(threshold=0, account=account), CUSTOM_THRESHOLD)],
+        request(THRESHOLD, account, [typed(CustomThreshold(threshold=0, account=account))],
                 states(THRESHOLD, threshold=custom)),
-        request(THRESHOLD, account, [typed(CustomThreshold(threshold=150, account=account), CUSTOM_THRESHOLD)],
+        request(THRESHOLD, account, [typed(CustomThreshold(threshold=150, account=account))],
                 states(THRESHOLD)),
-        request(THRESHOLD, account, [typed(CustomThreshold(threshold=40, account="0xOTHER"), CUSTOM_THRESHOLD)],
+        request(THRESHOLD, account, [typed(CustomThreshold(threshold=40, account="0xOTHER"))],
                 states(THRESHOLD)),
-        request(THRESHOLD, account, [typed(QueryThreshold(), QUERY_THRESHOLD)], states(THRESHOLD), [caller]),
-        request(THRESHOLD, account, [typed(QueryThreshold(), QUERY_THRESHOLD)] * 2, states(THRESHOLD, threshold=custom),
+        request(THRESHOLD, account, [typed(QueryThreshold())], states(THRESHOLD), [caller]),
+        request(THRESHOLD, account, [typed(QueryThreshold())] * 2, states(THRESHOLD, threshold=custom),
                 [caller, address(tm, "tx-2")]),
         # the model
-        request(MODEL, account, [typed(FeatureVector(fraud_count=2, merchant_score=70, amount=36), FEATURE_VECTOR)],
+        request(MODEL, account, [typed(FeatureVector(fraud_count=2, merchant_score=70, amount=36))],
                 {}, [caller]),
-        request(MODEL, account, [typed(FeatureVector(fraud_count=9, merchant_score=100, amount=5000), FEATURE_VECTOR)],
+        request(MODEL, account, [typed(FeatureVector(fraud_count=9, merchant_score=100, amount=5000))],
                 {}, [caller]),
-        request(MODEL, account, [typed(FeatureVector(fraud_count=-1), FEATURE_VECTOR)], {}, [caller]),
-        request(MODEL, account, [typed(FeatureVector(), FEATURE_VECTOR)], {}),
+        request(MODEL, account, [typed(FeatureVector(fraud_count=-1))], {}, [caller]),
+        request(MODEL, account, [typed(FeatureVector())], {}),
         # requests the SDK itself refuses
         b"\x0a\x03abc",
         request("ververica/nobody", "1", [tx], {}),

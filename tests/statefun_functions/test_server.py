@@ -11,13 +11,11 @@ import time
 import aiohttp
 import psutil
 import pytest
-from statefun.request_reply_pb2 import FromFunction
-
 import server
+from contract import HEALTH_PATH, MODEL, STATEFUN_PATH, TRANSACTION_MANAGER
 from entities_pb2 import FeatureVector, FraudScore
 from harness import address, to_function, typed
-from message_types import FEATURE_VECTOR
-from names import HEALTH_PATH, MODEL, STATEFUN_PATH, TRANSACTION_MANAGER
+from statefun.request_reply_pb2 import FromFunction
 
 FUNCTIONS_DIR = pathlib.Path(__file__).resolve().parents[2] / "statefun-functions"
 
@@ -28,7 +26,7 @@ async def client(aiohttp_client, functions):
 
 
 def model_request(batch=1) -> bytes:
-    arguments = [typed(FeatureVector(fraud_count=1, merchant_score=40, amount=500), FEATURE_VECTOR)] * batch
+    arguments = [typed(FeatureVector(fraud_count=1, merchant_score=40, amount=500))] * batch
     callers = [address(TRANSACTION_MANAGER, "t-1")] * batch
     return to_function(MODEL, "0x1", arguments, state={}, callers=callers).SerializeToString()
 
@@ -56,7 +54,7 @@ async def test_a_batch_far_above_one_mebibyte_is_accepted(client):
     (b"\xff\xff\xff\xff", 400, "is not a serialized StateFun ToFunction"),
     (b"", 400, "names no target function"),
     (to_function("ververica/nobody", "1", [], {}).SerializeToString(), 404, "no function ververica/nobody"),
-    (to_function(MODEL, "", [typed(FeatureVector(), FEATURE_VECTOR)], {}).SerializeToString(), 400,
+    (to_function(MODEL, "", [typed(FeatureVector())], {}).SerializeToString(), 400,
      "names no instance of ververica/model"),
     # found by the fuzzer: a string field that is not UTF-8 (the target's namespace)
     (b"\xa2\x06\x05\x0a\x03\x0a\x01\xf6", 400, "is not a serialized StateFun ToFunction"),

@@ -11,17 +11,15 @@ import sys
 import time
 
 import aiohttp
+import config
 import psutil
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
-from statefun import StatefulFunctions
-
-import config
 import server
+from aiohttp.test_utils import TestClient, TestServer
+from contract import HEALTH_PATH, MODEL, STATEFUN_PATH
 from entities_pb2 import FeatureVector
 from harness import to_function, typed
-from message_types import FEATURE_VECTOR
-from names import HEALTH_PATH, MODEL, STATEFUN_PATH
+from statefun import StatefulFunctions
 
 FUNCTIONS_DIR = pathlib.Path(__file__).resolve().parents[2] / "statefun-functions"
 MIB = 1024 * 1024
@@ -42,7 +40,7 @@ def a_function_with_a_bug():
 
 async def test_an_exception_in_a_function_is_a_500_logged_with_its_traceback(aiohttp_client, caplog):
     client = await aiohttp_client(server.create_app(a_function_with_a_bug()))
-    body = to_function("test/buggy", "7", [typed(FeatureVector(), FEATURE_VECTOR)], {}).SerializeToString()
+    body = to_function("test/buggy", "7", [typed(FeatureVector())], {}).SerializeToString()
 
     response = await client.post(STATEFUN_PATH, data=body)
 
@@ -67,7 +65,7 @@ async def test_a_bad_request_is_logged_as_a_warning_without_a_traceback(aiohttp_
 @pytest.mark.parametrize("namespace, function_type", [("ververica", ""), ("", "model")])
 async def test_a_target_without_a_namespace_or_a_type_is_a_400(aiohttp_client, functions, namespace, function_type):
     client = await aiohttp_client(server.create_app(functions))
-    request = to_function(MODEL, "1", [typed(FeatureVector(), FEATURE_VECTOR)], {})
+    request = to_function(MODEL, "1", [typed(FeatureVector())], {})
     request.invocation.target.namespace = namespace
     request.invocation.target.type = function_type
 
