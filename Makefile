@@ -5,13 +5,17 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PROTOC_VENV := .venv-protoc
 CHECKS_VENV := .venv-checks
-GENERATED := statefun-functions/entities_pb2.py simulator/entities_pb2.py
+GENERATED := statefun-functions/entities_pb2.py simulator/entities_pb2.py statefun-functions/entities_pb2.pyi \
+	simulator/entities_pb2.pyi
 SERVICE ?=
 
-.PHONY: help setup test test-unit test-e2e test-faults test-docker docker-ready docker-down-engine proto check-generated check-docker images check-images bench-setup bench bench-short lock up down status logs restart clean
+.PHONY: help setup check lint format typecheck test test-unit test-e2e test-faults test-docker docker-ready docker-down-engine proto check-generated check-docker images check-images bench-setup bench bench-short lock up down status logs restart clean
 
 help:
 	@echo "make setup              create .venv with the pinned dependencies"
+	@echo "make check              the fast inner loop: lint, format check, types, unit tests (under a minute)"
+	@echo "make format             apply ruff's formatting and its safe lint fixes"
+	@echo "make lint | typecheck   ruff (lint + format check) | mypy, each alone"
 	@echo "make test               everything CI runs: generated code check, unit tests, end-to-end tests"
 	@echo "make test-unit          the functions and simulator tests only (seconds, no runtime)"
 	@echo "make test-e2e           the end-to-end and fault suites on the real runtime (minutes)"
@@ -22,10 +26,14 @@ help:
 	@echo "make docker-down-engine stop the Docker engine docker-ready started (never any other)"
 	@echo "make up [SAVEPOINT=..] [FUNCTIONS=..]  run the whole workshop locally, without Docker (FUNCTIONS: another statefun-functions folder)"
 	@echo "make down | status | logs [SERVICE=..] | restart SERVICE=.."
-	@echo "make bench | bench-short  the benchmarks of BENCHMARKS.md (~35 min | ~3 min)"
-	@echo "make proto              regenerate the Python code of protobuf/entities.proto"
+	@echo "make bench | bench-short  the benchmarks of BENCHMARKS.md (~35 min | ~3 min); make bench-setup: their venvs"
+	@echo "make proto              regenerate the Python code (and type stubs) of protobuf/entities.proto"
+	@echo "make check-generated | check-images | check-docker"
+	@echo "                        generated code, architecture.svg and Docker files up to date and valid"
 	@echo "make images             re-render images/architecture.svg from its Graphviz source"
+	@echo "make lock               rewrite constraints.txt from .venv"
 	@echo "make mutation [MODULES=main.py ..] [JOBS=2]  mutation testing of statefun-functions/ (long: run it under nice)"
+	@echo "make clean              remove the venvs and caches this Makefile made"
 
 # uv, for its resolver override: the StateFun SDK declares protobuf<4, python-worker runs the
 # patched protobuf on upb instead (statefun-functions/protobuf-override.txt says why).
@@ -40,7 +48,23 @@ $(VENV)/.installed: requirements-dev.txt constraints.txt statefun-functions/requ
 
 setup: $(VENV)/.installed
 
-test: check-generated check-docker check-images bench-setup test-unit test-e2e test-docker bench-short
+test: check-generated check-docker check-images bench-setup lint typecheck test-unit test-e2e test-docker bench-short
+
+# The inner loop: all of it runs in well under a minute.
+check: lint typecheck test-unit
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+# Each folder is a program of its own (both have an entities_pb2), so each is checked alone.
+typecheck: setup
+	MYPYPATH=statefun-functions $(VENV)/bin/mypy statefun-functions
+	MYPYPATH=simulator $(VENV)/bin/mypy simulator
 
 test-unit: setup
 	$(PY) -m pytest -m "not e2e and not docker"
@@ -72,7 +96,8 @@ $(PROTOC_VENV)/.installed: tools/requirements-protoc.txt
 
 proto: $(PROTOC_VENV)/.installed
 	$(PROTOC_VENV)/bin/python -m grpc_tools.protoc -I protobuf \
-		--python_out=statefun-functions --python_out=simulator protobuf/entities.proto
+		--python_out=statefun-functions --python_out=simulator \
+		--pyi_out=statefun-functions --pyi_out=simulator protobuf/entities.proto
 
 check-generated: proto
 	@git diff --exit-code -- $(GENERATED) || { echo "generated code is stale: run 'make proto' and commit"; exit 1; }
@@ -152,4 +177,4 @@ mutation: $(MUTATION_VENV)/.installed
 	$(MUTATION_VENV)/bin/python tools/mutation/run.py --jobs $(JOBS) $(MODULES)
 
 clean:
-	rm -rf $(VENV) $(PROTOC_VENV) $(CHECKS_VENV) bench/.venv-fast .pytest_cache
+	rm -rf $(VENV) $(PROTOC_VENV) $(CHECKS_VENV) $(MUTATION_VENV) bench/.venv-fast bench/.venv-pinned .pytest_cache .mypy_cache .ruff_cache

@@ -187,7 +187,7 @@ def stop_own_engine() -> None:
         if pid is None:
             continue
         os.kill(pid, signal.SIGTERM)
-        if not wait_until(name.removesuffix(".pid"), lambda: not Path(f"/proc/{pid}").exists(), 60):
+        if not wait_until(name.removesuffix(".pid"), lambda pid=pid: not Path(f"/proc/{pid}").exists(), 60):
             os.kill(pid, signal.SIGKILL)
         stopped = True
     say("stopped the engine it had started" if stopped else "no engine of ours is running")

@@ -10,7 +10,6 @@ fraud on a card that was used.
 
 import collections
 import random
-from dataclasses import dataclass
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -20,20 +19,12 @@ _SYLLABLES = ("hy", "per", "grid", "up", "arc", "zen", "lo", "va", "tri", "ko", 
               "quo", "ra", "sol", "tek", "bi", "fy", "dor", "ix", "ple", "om", "cu", "sta")
 
 
-@dataclass(frozen=True)
-class Record:
-    """One Kafka record to produce."""
-    topic: str
-    key: str
-    value: bytes
-
-
 class Traffic:
     def __init__(self, seed=None, accounts: int = 1000, merchants: int = 100):
         self.random = random.Random(seed)
         self.accounts = [f"0x{self.random.getrandbits(32):08X}" for _ in range(accounts)]
         self.merchants = sorted({self._merchant_name() for _ in range(merchants)})
-        self._recent_accounts = collections.deque(maxlen=200)
+        self._recent_accounts: collections.deque[str] = collections.deque(maxlen=200)
 
     def _merchant_name(self) -> str:
         parts = self.random.randint(2, 3)

@@ -5,8 +5,6 @@ twins for the runtime, simulator/kafka_topics.py the simulator's, and
 tests/test_consistency.py checks that all of them agree.
 """
 
-import functools
-
 from google.protobuf.message import Message as ProtobufMessage
 from statefun import Type, make_protobuf_type
 
@@ -33,7 +31,11 @@ HEALTH_PATH = "/health"
 TYPENAME_NAMESPACE = "com.googleapis"
 
 
-@functools.cache
+_TYPES: dict[type[ProtobufMessage], Type] = {}
+
+
 def type_of(message_class: type[ProtobufMessage]) -> Type:
     """The StateFun type of a message class of entities_pb2: the class is the one name to use."""
-    return make_protobuf_type(message_class, namespace=TYPENAME_NAMESPACE)
+    if message_class not in _TYPES:
+        _TYPES[message_class] = make_protobuf_type(message_class, namespace=TYPENAME_NAMESPACE)
+    return _TYPES[message_class]

@@ -24,6 +24,8 @@ import logging
 from datetime import timedelta
 from functools import partial
 
+from statefun import Context, Message, StatefulFunctions, ValueSpec
+
 import config
 import server
 from contract import ALERTS_TOPIC, COUNTER, MERCHANT, MODEL, THRESHOLD, TRANSACTION_MANAGER, type_of
@@ -43,7 +45,6 @@ from entities_pb2 import (
 )
 from merchant_client import MerchantScoreClient, MerchantScoreUnavailable
 from messaging import BadMessage, address_of, dead_letter_on_failure, parse, reply, send, send_after, send_to_kafka
-from statefun import Context, Message, StatefulFunctions, ValueSpec
 
 log = logging.getLogger("functions")
 

@@ -38,11 +38,12 @@ import inspect
 import logging
 from datetime import timedelta
 
-from contract import DEAD_LETTERS_TOPIC, KAFKA_EGRESS, type_of
-from entities_pb2 import ConfirmFraud, CustomThreshold, DeadLetter, Transaction
 from google.protobuf.message import DecodeError
 from google.protobuf.message import Message as ProtobufMessage
 from statefun import Context, Message, kafka_egress_message, message_builder
+
+from contract import DEAD_LETTERS_TOPIC, KAFKA_EGRESS, type_of
+from entities_pb2 import ConfirmFraud, CustomThreshold, DeadLetter, Transaction
 from statefun_internals import Checkpoint
 
 log = logging.getLogger("functions")

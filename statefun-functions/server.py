@@ -12,12 +12,14 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from contract import HEALTH_PATH, STATEFUN_PATH
 from google.protobuf.internal import api_implementation
 from statefun import RequestReplyHandler, StatefulFunctions
 from statefun.request_reply_pb2 import ToFunction
+
+from contract import HEALTH_PATH, STATEFUN_PATH
 from statefun_internals import served_typenames
 
 log = logging.getLogger("server")
@@ -43,8 +45,14 @@ def create_app(functions: StatefulFunctions, on_shutdown=()) -> web.Application:
     app.router.add_post(STATEFUN_PATH, invoke)
     app.router.add_get(HEALTH_PATH, health)
     for close in on_shutdown:
-        app.on_cleanup.append(lambda _app, close=close: close())
+        app.on_cleanup.append(run_on_cleanup(close))
     return app
+
+
+def run_on_cleanup(close: Callable[[], Awaitable[None]]) -> Callable[[web.Application], Awaitable[None]]:
+    async def cleanup(_app: web.Application) -> None:
+        await close()
+    return cleanup
 
 
 async def invoke(request: web.Request) -> web.Response:
@@ -154,7 +162,7 @@ def serve_in_processes(functions: StatefulFunctions, settings, on_shutdown=()) -
     """Fork settings.workers servers on one port; wait for them; the exit status."""
     if port_answers(settings.bind_address, settings.port):
         # SO_REUSEPORT would quietly share the port with an earlier worker: refuse instead.
-        return f"python-worker: cannot listen on {settings.bind_address}:{settings.port}: it is taken"
+        raise SystemExit(f"python-worker: cannot listen on {settings.bind_address}:{settings.port}: it is taken")
     children = []
     parent = os.getpid()
     for _ in range(settings.workers):

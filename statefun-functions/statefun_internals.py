@@ -32,7 +32,7 @@ class Checkpoint:
         return context._outgoing_messages, context._outgoing_delayed_messages, context._outgoing_egress_messages
 
     def roll_back(self) -> None:
-        for outbox, size in zip(self._outboxes(), self._outbox_sizes):
+        for outbox, size in zip(self._outboxes(), self._outbox_sizes, strict=True):
             del outbox[size:]
         for name, cell in self._context.storage._cells.items():
             cell.typed_value, cell.dirty = self._cells[name]

@@ -26,13 +26,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Optional
 
+from statefun import RequestReplyHandler, StatefulFunctions
+from statefun.kafka_egress_pb2 import KafkaProducerRecord
+from statefun.request_reply_pb2 import Address, FromFunction, ToFunction, TypedValue
+
 import config
 import main
 from contract import type_of
 from merchant_client import MerchantScoreClient
-from statefun import RequestReplyHandler, StatefulFunctions
-from statefun.kafka_egress_pb2 import KafkaProducerRecord
-from statefun.request_reply_pb2 import Address, FromFunction, ToFunction, TypedValue
 
 KAFKA_RECORD_TYPENAME = "type.googleapis.com/io.statefun.sdk.egress.KafkaProducerRecord"
 
@@ -92,7 +93,7 @@ def to_function(typename: str, instance_id: str, arguments, state: dict, callers
         persisted.state_name = name
         if value is not None:
             persisted.state_value.CopyFrom(value)
-    for argument, caller in zip(arguments, callers or [None] * len(arguments)):
+    for argument, caller in zip(arguments, callers or [None] * len(arguments), strict=True):
         call = invocation.invocations.add()
         call.argument.CopyFrom(argument)
         if caller is not None:

@@ -13,11 +13,12 @@ import pathlib
 import re
 import xml.etree.ElementTree as ElementTree
 
+import pytest
+import yaml
+
 import config
 import contract
 import kafka_topics
-import pytest
-import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 

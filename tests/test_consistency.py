@@ -7,10 +7,11 @@ for the runtime; message typenames come from protobuf/entities.proto.
 
 import pathlib
 
+import yaml
+
 import contract
 import entities_pb2
 import kafka_topics
-import yaml
 from contract import type_of
 from entities_pb2 import ConfirmFraud, CustomThreshold, Transaction
 

@@ -17,8 +17,8 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PROJECT = "statefun-workshop"
-# The end-to-end suite's tools (Kafka reader and producer, expectations) serve this suite too.
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+# The end-to-end suite's tools (Kafka reader and producer, expectations; tests/e2e is on
+# pytest's pythonpath, pyproject.toml) serve this suite too.
 
 
 def copy_of_the_repository(target: pathlib.Path) -> pathlib.Path:

@@ -9,13 +9,12 @@ import time
 
 import pytest
 import yaml
+from conftest import THRESHOLD
 from kafka.errors import KafkaError
 
 import kafka_topics
-from conftest import THRESHOLD
 from entities_pb2 import ConfirmFraud, CustomThreshold, DeadLetter, Transaction
-from expectations import QUIET_SECONDS, account, alerted, merchant_scoring, score, send_transaction, settle, \
-    settle_all
+from expectations import QUIET_SECONDS, account, alerted, merchant_scoring, score, send_transaction, settle, settle_all
 from local_workshop import ROOT, TopicReader, transactions_lag
 
 pytestmark = pytest.mark.faults
@@ -72,7 +71,7 @@ def test_alerts_and_counts_are_exactly_once_through_a_crash_under_load(workshop,
     failures = workshop.failures()
     result = {}
     traffic = threading.Thread(target=lambda: result.update(zip(("sent", "expected"),
-                                                                produce_load(producer, tag, confirmations))))
+                                                                produce_load(producer, tag, confirmations), strict=True)))
     traffic.start()
     time.sleep(FAULT_AFTER_SECONDS)
     inflict(workshop, fault)
@@ -236,7 +235,7 @@ def test_overload_saturates_without_restarts_and_drains_exactly_once(workshop, p
     worker_log_before = len(workshop.log("worker"))
     lags, result = [], {}
     traffic = threading.Thread(target=lambda: result.update(zip(
-        ("sent", "expected"), produce_load(producer, tag, confirmations, OVERLOAD_RATE, OVERLOAD_SECONDS))))
+        ("sent", "expected"), produce_load(producer, tag, confirmations, OVERLOAD_RATE, OVERLOAD_SECONDS), strict=True)))
     traffic.start()
     while traffic.is_alive():
         lags.append(transactions_lag())

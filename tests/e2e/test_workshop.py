@@ -8,13 +8,22 @@ import threading
 import time
 
 import psutil
+from conftest import THRESHOLD
 
 import kafka_topics
-from conftest import THRESHOLD
 from entities_pb2 import Alert, ConfirmFraud, CustomThreshold, DeadLetter, Transaction
-from expectations import ALERT_TIMEOUT, QUIET_SECONDS, account, alerted, merchant_scoring, score, send_transaction, \
-    settle
+from expectations import (
+    ALERT_TIMEOUT,
+    QUIET_SECONDS,
+    account,
+    alerted,
+    merchant_scoring,
+    score,
+    send_transaction,
+    settle,
+)
 from local_workshop import ROOT, TopicReader
+
 
 def test_exactly_the_expected_alerts(workshop, producer, alerts):
     twice_confirmed, tolerant, strict, plain = (account(n) for n in ("twice", "tolerant", "strict", "plain"))

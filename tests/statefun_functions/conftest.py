@@ -1,5 +1,6 @@
-import merchant_service
 import pytest
+
+import merchant_service
 from harness import Worker
 from merchant_client import MerchantScoreClient, RetryPolicy
 

@@ -1,8 +1,9 @@
 import re
 from datetime import timedelta
 
-import config
 import pytest
+
+import config
 
 
 def test_defaults():

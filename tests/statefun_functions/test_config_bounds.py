@@ -6,8 +6,9 @@ import pathlib
 import subprocess
 import sys
 
-import config
 import pytest
+
+import config
 
 FUNCTIONS_DIR = pathlib.Path(__file__).resolve().parents[2] / "statefun-functions"
 

@@ -1,10 +1,11 @@
 """A message that fails is dead-lettered and leaves no other trace, even mid-batch."""
 
+from statefun import StatefulFunctions, ValueSpec
+
 from contract import COUNTER, DEAD_LETTERS_TOPIC, type_of
 from entities_pb2 import ConfirmFraud, DeadLetter, ReportedFraud
 from harness import Instance, egress_records, raw_typed, typed
 from messaging import dead_letter_on_failure, send
-from statefun import StatefulFunctions, ValueSpec
 
 ACCOUNT = "0x00ABCDEF"
 

@@ -11,8 +11,12 @@ import socket
 import threading
 
 import pytest
-import server
 from aiohttp import web
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from statefun.request_reply_pb2 import FromFunction, ToFunction, TypedValue
+
+import server
 from contract import COUNTER, MODEL, STATEFUN_PATH, THRESHOLD, TRANSACTION_MANAGER, type_of
 from entities_pb2 import (
     ConfirmFraud,
@@ -26,9 +30,6 @@ from entities_pb2 import (
     Transaction,
 )
 from harness import Worker, address, to_function, typed
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from statefun.request_reply_pb2 import FromFunction, ToFunction, TypedValue
 
 ASKER = address(TRANSACTION_MANAGER, "t-1")
 TYPENAMES = [t.typename for t in (type_of(Transaction), type_of(ConfirmFraud), type_of(CustomThreshold), type_of(FeatureVector), type_of(FraudScore),

@@ -7,6 +7,7 @@ counter's delayed messages on a virtual clock: 30 days in milliseconds.
 from datetime import timedelta
 
 import pytest
+
 from contract import ALERTS_TOPIC, COUNTER, DEAD_LETTERS_TOPIC, THRESHOLD, TRANSACTION_MANAGER, type_of
 from entities_pb2 import Alert, ConfirmFraud, CustomThreshold, FeatureVector, ReportedFraud, Transaction
 from harness import Flow, raw_typed, typed
@@ -101,7 +102,7 @@ async def test_a_custom_threshold_applies_to_its_account_only(flow, configure):
 async def test_confirmations_leave_the_window_after_thirty_days(flow, configure):
     configure(fraud_window=timedelta(days=30))
     counter = flow.instance(COUNTER, ACCOUNT)
-    for day in range(3):
+    for _day in range(3):
         confirm(flow)
         await flow.advance(timedelta(days=1))
     assert counter.value("fraud_count", ReportedFraud).count == 3

@@ -3,9 +3,12 @@
 import itertools
 from datetime import timedelta
 
-import main
 import pytest
 from aiohttp import web
+from statefun import RequestReplyHandler
+from statefun.request_reply_pb2 import FromFunction
+
+import main
 from contract import (
     ALERTS_TOPIC,
     COUNTER,
@@ -35,8 +38,6 @@ from entities_pb2 import (
 from harness import Instance, address, egress_records, raw_typed, to_function, typed
 from merchant_client import MerchantScoreClient, RetryPolicy
 from merchant_service import merchant_score
-from statefun import RequestReplyHandler
-from statefun.request_reply_pb2 import FromFunction
 
 ACCOUNT = "0x00F3CD51"
 TRANSACTION_ID = "7f3a0c"

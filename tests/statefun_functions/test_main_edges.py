@@ -1,6 +1,7 @@
 """main.py at the edges of what it accepts: the last value taken and the first one refused."""
 
 import pytest
+
 from contract import ALERTS_TOPIC, COUNTER, DEAD_LETTERS_TOPIC, MERCHANT, THRESHOLD, TRANSACTION_MANAGER
 from entities_pb2 import (
     Alert,

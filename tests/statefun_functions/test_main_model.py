@@ -8,6 +8,7 @@ instead of a division) changes at least one score: rounding hides none of them.
 """
 
 import pytest
+
 from contract import DEAD_LETTERS_TOPIC, MODEL, TRANSACTION_MANAGER
 from entities_pb2 import DeadLetter, FeatureVector, FraudScore
 from harness import Instance, address, egress_records, typed

@@ -5,6 +5,7 @@ import time
 
 import pytest
 from aiohttp import web
+
 from merchant_client import MerchantScoreClient, MerchantScoreUnavailable, RetryPolicy
 
 FAST_RETRIES = RetryPolicy(attempts=3, attempt_timeout_seconds=0.2, first_backoff_seconds=0.01)

@@ -11,9 +11,10 @@ import asyncio
 import types
 
 import aiohttp
-import merchant_client
 import pytest
 from aiohttp import web
+
+import merchant_client
 from merchant_client import MerchantScoreClient, MerchantScoreUnavailable, RetryPolicy
 
 
@@ -45,7 +46,8 @@ def service(aiohttp_server):
     """service(answers, policy): a client of a local service giving the answers in turn, and its calls.
 
     An answer is a score (below 200), an HTTP status (200 and above, with no score), a JSON body, or raw text."""
-    async def start(answers, policy=RetryPolicy()):
+    async def start(answers, policy=None):
+        policy = policy or RetryPolicy()
         calls = []
 
         async def score(request):

@@ -6,6 +6,9 @@ entities.proto: it stands for that new field.
 """
 
 import pytest
+from statefun.request_reply_pb2 import TypedValue
+from test_main import alerts, assert_refused, dead_letters, query_count, query_threshold, targets
+
 from contract import ALERTS_TOPIC, COUNTER, DEAD_LETTERS_TOPIC, MERCHANT, THRESHOLD, TRANSACTION_MANAGER, type_of
 from entities_pb2 import (
     Alert,
@@ -21,8 +24,6 @@ from entities_pb2 import (
     Transaction,
 )
 from harness import Flow, Instance, address, raw_typed, typed
-from statefun.request_reply_pb2 import TypedValue
-from test_main import alerts, assert_refused, dead_letters, query_count, query_threshold, targets
 
 ACCOUNT = "0x00F3CD51"
 TRANSACTION_ID = "7f3a0c"

@@ -23,8 +23,11 @@ import struct
 import subprocess
 import sys
 
-import main
 import pytest
+from statefun.kafka_egress_pb2 import KafkaProducerRecord
+from statefun.request_reply_pb2 import FromFunction
+
+import main
 from contract import COUNTER, MERCHANT, MODEL, THRESHOLD, TRANSACTION_MANAGER, type_of
 from entities_pb2 import (
     ConfirmFraud,
@@ -41,8 +44,6 @@ from entities_pb2 import (
     Transaction,
 )
 from harness import address, raw_typed, to_function, typed
-from statefun.kafka_egress_pb2 import KafkaProducerRecord
-from statefun.request_reply_pb2 import FromFunction
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = ROOT / "statefun-functions"
@@ -236,7 +237,7 @@ def test_responses_are_byte_identical_on_upb(tmp_path):
     assert pinned_version.endswith("python") and upb_version.endswith("upb"), (pinned_version, upb_version)
     assert len(pinned) == len(fast) == len(bodies)
     differing = []
-    for index, (expected, actual) in enumerate(zip(pinned, fast)):
+    for index, (expected, actual) in enumerate(zip(pinned, fast, strict=True)):
         if expected != actual:
             differing.append(index)
             # The one documented difference: protobuf's own DecodeError text, quoted in the

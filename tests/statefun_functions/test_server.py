@@ -11,11 +11,12 @@ import time
 import aiohttp
 import psutil
 import pytest
+from statefun.request_reply_pb2 import FromFunction
+
 import server
 from contract import HEALTH_PATH, MODEL, STATEFUN_PATH, TRANSACTION_MANAGER
 from entities_pb2 import FeatureVector, FraudScore
 from harness import address, to_function, typed
-from statefun.request_reply_pb2 import FromFunction
 
 FUNCTIONS_DIR = pathlib.Path(__file__).resolve().parents[2] / "statefun-functions"
 

@@ -11,15 +11,16 @@ import sys
 import time
 
 import aiohttp
-import config
 import psutil
 import pytest
-import server
 from aiohttp.test_utils import TestClient, TestServer
+from statefun import StatefulFunctions
+
+import config
+import server
 from contract import HEALTH_PATH, MODEL, STATEFUN_PATH
 from entities_pb2 import FeatureVector
 from harness import to_function, typed
-from statefun import StatefulFunctions
 
 FUNCTIONS_DIR = pathlib.Path(__file__).resolve().parents[2] / "statefun-functions"
 MIB = 1024 * 1024

@@ -93,7 +93,7 @@ def mutate(module: str, survivors_only: bool) -> None:
             assert server.poll() is None, "forkserver.py did not start"
             time.sleep(0.1)
         test_command = [sys.executable, str(HERE / "forkserver.py"), "pytest", socket_path, *pytest_args(tree, module)]
-        for attempt in range(3):  # a loaded machine can fail a test with a timing bound once
+        for _attempt in range(3):  # a loaded machine can fail a test with a timing bound once
             begun = time.monotonic()
             baseline = subprocess.run(test_command, cwd=tree, capture_output=True, text=True)
             if baseline.returncode == 0:
