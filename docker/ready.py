@@ -84,11 +84,17 @@ def own_socket() -> Path:
 
 # --- 1. the engine ----------------------------------------------------------------------------
 
+
 def answers(docker_host: str | None) -> bool:
     env = {**os.environ, **({"DOCKER_HOST": docker_host} if docker_host else {})}
     try:
-        result = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"], env=env,
-                                capture_output=True, text=True, timeout=20)
+        result = subprocess.run(
+            ["docker", "version", "--format", "{{.Server.Version}}"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
     return result.returncode == 0
@@ -131,20 +137,47 @@ def start_own_engine() -> None:
         config.write_text('version = 2\ndisabled_plugins = ["io.containerd.grpc.v1.cri"]\n')
         exec_root.mkdir(exist_ok=True)
         daemon = subprocess.Popen(
-            ["containerd", "--config", str(config), "--address", str(containerd_socket),
-             "--root", str(folder / "containerd-root"), "--state", str(exec_root / "containerd-state")],
-            stdout=(folder / "containerd.log").open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                "containerd",
+                "--config",
+                str(config),
+                "--address",
+                str(containerd_socket),
+                "--root",
+                str(folder / "containerd-root"),
+                "--state",
+                str(exec_root / "containerd-state"),
+            ],
+            stdout=(folder / "containerd.log").open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         (folder / "containerd.pid").write_text(str(daemon.pid))
         wait_until("containerd", lambda: containerd_socket.is_socket() or daemon.poll() is not None, 30)
     subprocess.Popen(
-        ["dockerd", "--host", f"unix://{own_socket()}", "--containerd", str(containerd_socket),
-         "--data-root", str(folder / "data-root"), "--exec-root", str(exec_root),
-         "--pidfile", str(folder / "docker.pid")],
-        stdout=(folder / "dockerd.log").open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            "dockerd",
+            "--host",
+            f"unix://{own_socket()}",
+            "--containerd",
+            str(containerd_socket),
+            "--data-root",
+            str(folder / "data-root"),
+            "--exec-root",
+            str(exec_root),
+            "--pidfile",
+            str(folder / "docker.pid"),
+        ],
+        stdout=(folder / "dockerd.log").open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     docker_host = f"unix://{own_socket()}"
     if not wait_until("the Docker engine", lambda: answers(docker_host), ENGINE_START_TIMEOUT):
         log_tail = "\n".join((folder / "dockerd.log").read_text(errors="replace").splitlines()[-15:])
-        fail(f"the Docker engine did not start within {ENGINE_START_TIMEOUT} s; {folder / 'dockerd.log'} ends:\n{log_tail}")
+        fail(
+            f"the Docker engine did not start within {ENGINE_START_TIMEOUT} s; {folder / 'dockerd.log'} ends:\n{log_tail}"
+        )
 
 
 def wait_until(what: str, check, timeout: float) -> bool:
@@ -173,8 +206,10 @@ def ensure_engine() -> str | None:
     if answers(ours):
         return ours
     if not can_start_own_engine():
-        fail("no Docker engine answers. Start Docker (Docker Desktop, or `sudo systemctl start docker`), "
-             "or run this as root on Linux to let it start one of its own")
+        fail(
+            "no Docker engine answers. Start Docker (Docker Desktop, or `sudo systemctl start docker`), "
+            "or run this as root on Linux to let it start one of its own"
+        )
     say(f"starting a Docker engine of our own at {ours} (data in {engine_dir()}) ...")
     start_own_engine()
     return ours
@@ -194,6 +229,7 @@ def stop_own_engine() -> None:
 
 
 # --- 2. Compose v2 ----------------------------------------------------------------------------
+
 
 def compose_answers(env: dict) -> bool:
     result = subprocess.run(["docker", "compose", "version", "--short"], env=env, capture_output=True, text=True)
@@ -230,13 +266,25 @@ def build_compose_plugin(plugin: Path) -> None:
     plugin.parent.mkdir(parents=True, exist_ok=True)
     partial = plugin.with_suffix(".part")
     subprocess.run(
-        ["go", "build", "-trimpath", "-o", str(partial),
-         "-ldflags", f"-s -w -X {COMPOSE_MODULE}/internal.Version={COMPOSE_VERSION}", "./cmd"],
-        cwd=source, check=True, env={**os.environ, "GOFLAGS": "-mod=mod", "CGO_ENABLED": "0"})
+        [
+            "go",
+            "build",
+            "-trimpath",
+            "-o",
+            str(partial),
+            "-ldflags",
+            f"-s -w -X {COMPOSE_MODULE}/internal.Version={COMPOSE_VERSION}",
+            "./cmd",
+        ],
+        cwd=source,
+        check=True,
+        env={**os.environ, "GOFLAGS": "-mod=mod", "CGO_ENABLED": "0"},
+    )
     partial.replace(plugin)
 
 
 # --- 3. the images ----------------------------------------------------------------------------
+
 
 def needed_images() -> list[str]:
     """Every image docker-compose.yml runs or its Dockerfiles build FROM (stage names excluded)."""
@@ -264,8 +312,15 @@ def docker(env: dict, *args: str, **kwargs) -> subprocess.CompletedProcess:
 
 def image_label(env: dict, image: str) -> str | None:
     """None if the image is missing; its stand-in label ('' for a real image) otherwise."""
-    result = docker(env, "image", "inspect", "--format", f'{{{{index .Config.Labels "{STANDIN_LABEL}"}}}}', image,
-                    capture_output=True)
+    result = docker(
+        env,
+        "image",
+        "inspect",
+        "--format",
+        f'{{{{index .Config.Labels "{STANDIN_LABEL}"}}}}',
+        image,
+        capture_output=True,
+    )
     if result.returncode != 0:
         return None
     label = result.stdout.strip()
@@ -280,8 +335,18 @@ def standin_digest(name: str) -> str:
         if path.is_file():
             digest.update(str(path.relative_to(folder)).encode())
             digest.update(path.read_bytes())
-    digest.update(repr((fetch.FLINK_FILES, fetch.FLINK_IMAGE_FILES, fetch.STATEFUN_JARS, fetch.IMAGE_JARS,
-                        fetch.KAFKA_JARS, fetch.FLINK_SCRIPTS_SDIST_SHA256)).encode())
+    digest.update(
+        repr(
+            (
+                fetch.FLINK_FILES,
+                fetch.FLINK_IMAGE_FILES,
+                fetch.STATEFUN_JARS,
+                fetch.IMAGE_JARS,
+                fetch.KAFKA_JARS,
+                fetch.FLINK_SCRIPTS_SDIST_SHA256,
+            )
+        ).encode()
+    )
     return digest.hexdigest()[:16]
 
 
@@ -321,19 +386,36 @@ def ensure_base_image(env: dict) -> None:
     say(f"making a Debian {DEBIAN_SUITE} root file system with debootstrap (about a minute, once) ...")
     with tempfile.TemporaryDirectory(dir=cache()) as scratch:
         rootfs = Path(scratch) / "rootfs"
-        result = subprocess.run(["debootstrap", "--variant=minbase", DEBIAN_SUITE, str(rootfs), DEBIAN_MIRROR],
-                                capture_output=True, text=True)
+        result = subprocess.run(
+            ["debootstrap", "--variant=minbase", DEBIAN_SUITE, str(rootfs), DEBIAN_MIRROR],
+            capture_output=True,
+            text=True,
+        )
         if result.returncode != 0:
             fail(f"debootstrap failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
         trust_host_certificates(rootfs)
         (rootfs / "etc/apt/sources.list").write_text(
             f"deb {DEBIAN_MIRROR} {DEBIAN_SUITE} main\n"
             f"deb {DEBIAN_MIRROR} {DEBIAN_SUITE}-updates main\n"
-            f"deb {DEBIAN_MIRROR.removesuffix('/debian')}/debian-security {DEBIAN_SUITE}-security main\n")
-        subprocess.run(["rm", "-rf", str(rootfs / "var/cache/apt/archives"), str(rootfs / "var/lib/apt/lists")], check=True)
+            f"deb {DEBIAN_MIRROR.removesuffix('/debian')}/debian-security {DEBIAN_SUITE}-security main\n"
+        )
+        subprocess.run(
+            ["rm", "-rf", str(rootfs / "var/cache/apt/archives"), str(rootfs / "var/lib/apt/lists")], check=True
+        )
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-        docker(env, "import", "--change", f"LABEL {STANDIN_LABEL}=base", "--change", 'CMD ["bash"]',
-               "-", BASE_IMAGE, stdin=tar.stdout, check=True, stdout=subprocess.DEVNULL)
+        docker(
+            env,
+            "import",
+            "--change",
+            f"LABEL {STANDIN_LABEL}=base",
+            "--change",
+            'CMD ["bash"]',
+            "-",
+            BASE_IMAGE,
+            stdin=tar.stdout,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         tar.wait()
     say(f"{BASE_IMAGE} imported ({time.monotonic() - started:.0f} s)")
 
@@ -395,15 +477,25 @@ def build_standin(env: dict, image: str, name: str) -> None:
     with tempfile.TemporaryDirectory(dir=cache()) as scratch:
         context = build_context(name, Path(scratch))
         # The classic builder: engine 20.10's BuildKit has no use here, and its output is a TTY UI.
-        result = docker({**env, "DOCKER_BUILDKIT": "0"}, "build", "--build-arg", f"BASE={BASE_IMAGE}",
-                        "--label", f"{STANDIN_LABEL}={standin_digest(name)}", "--tag", image, str(context),
-                        stdout=sys.stderr)
+        result = docker(
+            {**env, "DOCKER_BUILDKIT": "0"},
+            "build",
+            "--build-arg",
+            f"BASE={BASE_IMAGE}",
+            "--label",
+            f"{STANDIN_LABEL}={standin_digest(name)}",
+            "--tag",
+            image,
+            str(context),
+            stdout=sys.stderr,
+        )
     if result.returncode != 0:
         fail(f"building {image} failed (its output is above)")
     say(f"{image} built ({time.monotonic() - started:.0f} s)")
 
 
 # --- entry points -----------------------------------------------------------------------------
+
 
 def up() -> None:
     cache().mkdir(parents=True, exist_ok=True)

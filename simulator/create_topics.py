@@ -40,8 +40,9 @@ def create_topics(bootstrap: str) -> list[str]:
         missing = [topic for topic in kafka_topics.ALL if topic not in existing]
         for topic in missing:
             try:
-                admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1,
-                                              topic_configs=kafka_topics.CONFIGS[topic])])
+                admin.create_topics(
+                    [NewTopic(topic, num_partitions=1, replication_factor=1, topic_configs=kafka_topics.CONFIGS[topic])]
+                )
             except TopicAlreadyExistsError:
                 pass  # created meanwhile by another run
         return missing

@@ -4,11 +4,11 @@ These names have twins in statefun-runtime/module.yaml and
 statefun-functions/contract.py; tests/test_consistency.py checks that all agree.
 """
 
-TRANSACTIONS = "transactions"        # key: transaction id, value: Transaction
-CONFIRMED = "confirmed"              # key: account, value: ConfirmFraud
-THRESHOLDS = "thresholds"            # key: account, value: CustomThreshold
-ALERTS = "alerts"                    # key: account, value: Alert
-DEAD_LETTERS = "dead-letters"        # key: function id, value: DeadLetter
+TRANSACTIONS = "transactions"  # key: transaction id, value: Transaction
+CONFIRMED = "confirmed"  # key: account, value: ConfirmFraud
+THRESHOLDS = "thresholds"  # key: account, value: CustomThreshold
+ALERTS = "alerts"  # key: account, value: Alert
+DEAD_LETTERS = "dead-letters"  # key: function id, value: DeadLetter
 
 ALL = (TRANSACTIONS, CONFIRMED, THRESHOLDS, ALERTS, DEAD_LETTERS)
 
@@ -17,7 +17,7 @@ ALL = (TRANSACTIONS, CONFIRMED, THRESHOLDS, ALERTS, DEAD_LETTERS)
 # refuses keyless records on a topic whose cleanup policy includes "compact", so the
 # producer that made the mistake gets the error instead. With the compaction lag at its
 # maximum no record is ever compacted away: the topic keeps every record, as "delete" does.
-_KEYS_REQUIRED = {"cleanup.policy": "compact,delete", "min.compaction.lag.ms": str(2 ** 63 - 1)}
+_KEYS_REQUIRED = {"cleanup.policy": "compact,delete", "min.compaction.lag.ms": str(2**63 - 1)}
 
 # A dead letter carries the bad record's key and value (together at most Kafka's default
 # 1 MiB) plus a reason, so its topic, and the egress producer (module.yaml), take 4 MiB:

@@ -33,8 +33,8 @@ RANDOM = web.AppKey("random", random.Random)
 def merchant_score(merchant: str) -> int:
     """Most merchants are trusted, a few are risky: the square of a uniform draw."""
     digest = hashlib.sha256(merchant.encode("utf-8")).digest()
-    uniform = int.from_bytes(digest[:8], "big") / 2 ** 64
-    return round(100 * uniform ** 2)
+    uniform = int.from_bytes(digest[:8], "big") / 2**64
+    return round(100 * uniform**2)
 
 
 def create_app(latency_ms: float = 20.0, error_rate: float = 0.0, seed=None) -> web.Application:
@@ -78,8 +78,13 @@ def main() -> None:
         app = create_app(args.latency_ms, args.error_rate)
     except ValueError as problem:
         parser.error(str(problem))
-    log.info("merchant scores at http://%s:%d/score/<merchant> (latency ~%g ms, error rate %g)",
-             args.host, args.port, args.latency_ms, args.error_rate)
+    log.info(
+        "merchant scores at http://%s:%d/score/<merchant> (latency ~%g ms, error rate %g)",
+        args.host,
+        args.port,
+        args.latency_ms,
+        args.error_rate,
+    )
     web.run_app(app, host=args.host, port=args.port, access_log=None, print=None)
 
 

@@ -37,7 +37,9 @@ CONNECT_TIMEOUT_SECONDS = 120
 
 def alert_line(alert: Alert) -> str:
     transaction = alert.transaction
-    return f"Suspected Fraud for account id {transaction.account} at {transaction.merchant} for {transaction.amount} USD"
+    return (
+        f"Suspected Fraud for account id {transaction.account} at {transaction.merchant} for {transaction.amount} USD"
+    )
 
 
 def connect(make_client, what: str, bootstrap: str, deadline_seconds: float):
@@ -60,8 +62,12 @@ def send(producer: KafkaProducer, topic: str, key: str, message) -> None:
 
 
 def produce(args) -> None:
-    producer = connect(lambda: KafkaProducer(bootstrap_servers=args.bootstrap, acks="all", linger_ms=5),
-                       "producer", args.bootstrap, args.connect_timeout)
+    producer = connect(
+        lambda: KafkaProducer(bootstrap_servers=args.bootstrap, acks="all", linger_ms=5),
+        "producer",
+        args.bootstrap,
+        args.connect_timeout,
+    )
     traffic = Traffic(seed=args.seed, accounts=args.accounts)
     counts = {kafka_topics.TRANSACTIONS: 0, kafka_topics.CONFIRMED: 0, kafka_topics.THRESHOLDS: 0}
     log.info("producing %s transactions at %g/s to %s", args.count or "endless", args.rate, args.bootstrap)
@@ -86,14 +92,27 @@ def produce(args) -> None:
             counts[kafka_topics.THRESHOLDS] += 1
     producer.flush()
     elapsed = time.monotonic() - started
-    log.info("produced %s in %.1f s (%.0f transactions/s)",
-             ", ".join(f"{n} to {topic}" for topic, n in counts.items()), elapsed, sent / max(elapsed, 1e-9))
+    log.info(
+        "produced %s in %.1f s (%.0f transactions/s)",
+        ", ".join(f"{n} to {topic}" for topic, n in counts.items()),
+        elapsed,
+        sent / max(elapsed, 1e-9),
+    )
 
 
 def print_alerts(args) -> None:
-    consumer = connect(lambda: KafkaConsumer(
-        kafka_topics.ALERTS, bootstrap_servers=args.bootstrap, isolation_level="read_committed",
-        group_id=args.group, auto_offset_reset="latest"), "alerts consumer", args.bootstrap, args.connect_timeout)
+    consumer = connect(
+        lambda: KafkaConsumer(
+            kafka_topics.ALERTS,
+            bootstrap_servers=args.bootstrap,
+            isolation_level="read_committed",
+            group_id=args.group,
+            auto_offset_reset="latest",
+        ),
+        "alerts consumer",
+        args.bootstrap,
+        args.connect_timeout,
+    )
     log.info("printing alerts from topic %s", kafka_topics.ALERTS)
     for record in consumer:
         alert = Alert()
@@ -116,27 +135,47 @@ def positive(kind):
         if value <= 0:
             raise argparse.ArgumentTypeError(f"must be greater than zero, got {text}")
         return value
+
     return parse
 
 
 def parse_arguments(argv=None):
     parser = argparse.ArgumentParser(description="The workshop's traffic and alert printer.")
-    parser.add_argument("command", nargs="?", default="run", choices=("run", "produce", "alerts"),
-                        help="run: produce and print alerts (default); produce: traffic only; alerts: print only")
-    parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP", kafka_topics.DEFAULT_BOOTSTRAP),
-                        help="Kafka bootstrap servers (env KAFKA_BOOTSTRAP)")
-    parser.add_argument("--rate", type=positive(float), default=os.environ.get("SIMULATOR_RATE", "10"),
-                        help="transactions per second (env SIMULATOR_RATE, default 10)")
+    parser.add_argument(
+        "command",
+        nargs="?",
+        default="run",
+        choices=("run", "produce", "alerts"),
+        help="run: produce and print alerts (default); produce: traffic only; alerts: print only",
+    )
+    parser.add_argument(
+        "--bootstrap",
+        default=os.environ.get("KAFKA_BOOTSTRAP", kafka_topics.DEFAULT_BOOTSTRAP),
+        help="Kafka bootstrap servers (env KAFKA_BOOTSTRAP)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=positive(float),
+        default=os.environ.get("SIMULATOR_RATE", "10"),
+        help="transactions per second (env SIMULATOR_RATE, default 10)",
+    )
     parser.add_argument("--count", type=positive(int), default=None, help="stop after this many transactions")
     parser.add_argument("--seed", type=int, default=None, help="replay the same traffic")
     parser.add_argument("--accounts", type=positive(int), default=1000, help="size of the account pool")
-    parser.add_argument("--confirm-every", type=int, default=100, metavar="N",
-                        help="one confirmed fraud per N transactions (0: none)")
-    parser.add_argument("--threshold-every", type=int, default=200, metavar="N",
-                        help="one custom threshold per N transactions (0: none)")
+    parser.add_argument(
+        "--confirm-every", type=int, default=100, metavar="N", help="one confirmed fraud per N transactions (0: none)"
+    )
+    parser.add_argument(
+        "--threshold-every",
+        type=int,
+        default=200,
+        metavar="N",
+        help="one custom threshold per N transactions (0: none)",
+    )
     parser.add_argument("--group", default="simulator-alerts", help="consumer group of the alert printer")
-    parser.add_argument("--connect-timeout", type=positive(float), default=CONNECT_TIMEOUT_SECONDS,
-                        help="seconds to wait for Kafka")
+    parser.add_argument(
+        "--connect-timeout", type=positive(float), default=CONNECT_TIMEOUT_SECONDS, help="seconds to wait for Kafka"
+    )
     return parser.parse_args(argv)
 
 

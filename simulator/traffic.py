@@ -15,8 +15,32 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from entities_pb2 import ConfirmFraud, CustomThreshold, Transaction
 
-_SYLLABLES = ("hy", "per", "grid", "up", "arc", "zen", "lo", "va", "tri", "ko", "nex", "mo",
-              "quo", "ra", "sol", "tek", "bi", "fy", "dor", "ix", "ple", "om", "cu", "sta")
+_SYLLABLES = (
+    "hy",
+    "per",
+    "grid",
+    "up",
+    "arc",
+    "zen",
+    "lo",
+    "va",
+    "tri",
+    "ko",
+    "nex",
+    "mo",
+    "quo",
+    "ra",
+    "sol",
+    "tek",
+    "bi",
+    "fy",
+    "dor",
+    "ix",
+    "ple",
+    "om",
+    "cu",
+    "sta",
+)
 
 
 class Traffic:
@@ -38,8 +62,9 @@ class Traffic:
         timestamp.FromNanoseconds(int(now_seconds * 1e9))
         # Card payments: mostly tens of dollars, now and then thousands.
         amount = min(5000, int(self.random.lognormvariate(3.7, 1.1)) + 1)
-        transaction = Transaction(account=account, timestamp=timestamp,
-                                  merchant=self.random.choice(self.merchants), amount=amount)
+        transaction = Transaction(
+            account=account, timestamp=timestamp, merchant=self.random.choice(self.merchants), amount=amount
+        )
         return f"{self.random.getrandbits(128):032x}", transaction
 
     def confirmation(self) -> ConfirmFraud:

@@ -137,10 +137,18 @@ def decide(context: Context, fraud_score: FraudScore, default_threshold: int):
     threshold = custom.threshold if custom is not None and custom.threshold > 0 else default_threshold
     if fraud_score.score > threshold:
         # DEBUG: under load this would be a line per transaction; the simulator prints the alerts.
-        log.debug("%s: ALERT score %d > threshold %d: account %s at %s for %d USD", address_of(context),
-                  fraud_score.score, threshold, transaction.account, transaction.merchant, transaction.amount)
-        alert = Alert(transaction_id=context.address.id, transaction=transaction,
-                      score=fraud_score.score, threshold=threshold)
+        log.debug(
+            "%s: ALERT score %d > threshold %d: account %s at %s for %d USD",
+            address_of(context),
+            fraud_score.score,
+            threshold,
+            transaction.account,
+            transaction.merchant,
+            transaction.amount,
+        )
+        alert = Alert(
+            transaction_id=context.address.id, transaction=transaction, score=fraud_score.score, threshold=threshold
+        )
         send_to_kafka(context, ALERTS_TOPIC, key=transaction.account, value=alert)
     # The transaction is done either way: keep only its score, to recognise a duplicate.
     context.storage.scored = fraud_score
@@ -168,8 +176,9 @@ def fraud_count(context: Context, message: Message, *, window: timedelta):
     match parse(message, ConfirmFraud, QueryFraud, ExpireFraud):
         case ConfirmFraud() as confirmation:
             if confirmation.account != context.address.id:
-                raise BadMessage(f"a confirmation for account {confirmation.account!r} "
-                                 f"was keyed {context.address.id!r}")
+                raise BadMessage(
+                    f"a confirmation for account {confirmation.account!r} was keyed {context.address.id!r}"
+                )
             count = context.storage.fraud_count or ReportedFraud()
             count.count += 1
             context.storage.fraud_count = count
@@ -262,6 +271,7 @@ def threshold(context: Context, message: Message):
 # The model: scores a feature vector from 0 (harmless) to 100 (fraud).
 # ---------------------------------------------------------------------------
 
+
 @dead_letter_on_failure
 def model(context: Context, message: Message):
     """Takes: FeatureVector (from the transaction manager). Sends: FraudScore back."""
@@ -288,10 +298,15 @@ def fraud_score(features: FeatureVector) -> int:
 # Wiring: each function with its typename, its state and what it needs.
 # ---------------------------------------------------------------------------
 
-def bind_functions(functions: StatefulFunctions, settings: config.Settings,
-                   merchant_scores: MerchantScoreClient) -> StatefulFunctions:
-    functions.register(TRANSACTION_MANAGER, partial(transaction_manager, default_threshold=settings.fraud_threshold),
-                       TRANSACTION_MANAGER_STATE)
+
+def bind_functions(
+    functions: StatefulFunctions, settings: config.Settings, merchant_scores: MerchantScoreClient
+) -> StatefulFunctions:
+    functions.register(
+        TRANSACTION_MANAGER,
+        partial(transaction_manager, default_threshold=settings.fraud_threshold),
+        TRANSACTION_MANAGER_STATE,
+    )
     functions.register(COUNTER, partial(fraud_count, window=settings.fraud_window), COUNTER_STATE)
     functions.register(MERCHANT, partial(merchant, merchant_scores=merchant_scores), MERCHANT_STATE)
     functions.register(THRESHOLD, threshold, THRESHOLD_STATE)

@@ -71,10 +71,16 @@ class MerchantScoreClient:
                 return await self._ask_once(merchant)
             except _RetryableFailure as problem:
                 last_problem = str(problem)
-                log.warning("merchant-score service, attempt %d/%d for %r: %s",
-                            attempt, self.policy.attempts, merchant, last_problem)
+                log.warning(
+                    "merchant-score service, attempt %d/%d for %r: %s",
+                    attempt,
+                    self.policy.attempts,
+                    merchant,
+                    last_problem,
+                )
         raise MerchantScoreUnavailable(
-            f"no score for {merchant!r} after {self.policy.attempts} attempts: {last_problem}")
+            f"no score for {merchant!r} after {self.policy.attempts} attempts: {last_problem}"
+        )
 
     async def _ask_once(self, merchant: str) -> int:
         url = f"{self.base_url}/score/{quote(merchant, safe='')}"

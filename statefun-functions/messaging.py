@@ -55,6 +55,7 @@ FROM_KAFKA = (Transaction, ConfirmFraud, CustomThreshold)
 try:  # protobuf >= 4.21 (upb) moved unknown fields out of the message class
     from google.protobuf.unknown_fields import UnknownFieldSet as _unknown_fields
 except ImportError:  # protobuf 3.20, the SDK's pin
+
     def _unknown_fields(parsed):
         return parsed.UnknownFields()
 
@@ -69,6 +70,7 @@ def address_of(context: Context) -> str:
 
 
 # --- reading ------------------------------------------------------------------------------------
+
 
 def parse(message: Message, *accepted: type[ProtobufMessage]):
     """The message as an instance of whichever of the `accepted` classes it carries,
@@ -116,15 +118,19 @@ def is_exactly(raw: bytes, message_class) -> bool:
 
 # --- sending ------------------------------------------------------------------------------------
 
+
 def send(context: Context, typename: str, instance_id: str, value: ProtobufMessage) -> None:
-    context.send(message_builder(target_typename=typename, target_id=instance_id,
-                                 value=value, value_type=type_of(type(value))))
+    context.send(
+        message_builder(target_typename=typename, target_id=instance_id, value=value, value_type=type_of(type(value)))
+    )
 
 
 def send_after(context: Context, delay: timedelta, typename: str, instance_id: str, value: ProtobufMessage) -> None:
     """Send a message that arrives after `delay`; StateFun keeps it durably until then."""
-    context.send_after(delay, message_builder(target_typename=typename, target_id=instance_id,
-                                              value=value, value_type=type_of(type(value))))
+    context.send_after(
+        delay,
+        message_builder(target_typename=typename, target_id=instance_id, value=value, value_type=type_of(type(value))),
+    )
 
 
 def reply(context: Context, value: ProtobufMessage) -> None:
@@ -138,11 +144,13 @@ def reply(context: Context, value: ProtobufMessage) -> None:
 def send_to_kafka(context: Context, topic: str, key: str, value: ProtobufMessage) -> None:
     """A record on `topic` through module.yaml's exactly-once egress: it becomes visible
     to read_committed consumers when the checkpoint after it completes."""
-    context.send_egress(kafka_egress_message(typename=KAFKA_EGRESS, topic=topic, key=key,
-                                             value=value, value_type=type_of(type(value))))
+    context.send_egress(
+        kafka_egress_message(typename=KAFKA_EGRESS, topic=topic, key=key, value=value, value_type=type_of(type(value)))
+    )
 
 
 # --- dead letters -------------------------------------------------------------------------------
+
 
 def dead_letter_on_failure(function):
     """Wraps a StateFun function (plain or async) as described in the module doc.
@@ -150,6 +158,7 @@ def dead_letter_on_failure(function):
     Keyword arguments (what main.bind_functions gives a function) pass through.
     """
     if inspect.iscoroutinefunction(function):
+
         @functools.wraps(function)
         async def guarded(context: Context, message: Message, **given):
             checkpoint = Checkpoint(context)
@@ -158,6 +167,7 @@ def dead_letter_on_failure(function):
             except Exception as problem:  # noqa: BLE001 - that is the point
                 divert(context, message, problem, checkpoint)
     else:
+
         @functools.wraps(function)
         def guarded(context: Context, message: Message, **given):
             checkpoint = Checkpoint(context)
@@ -165,6 +175,7 @@ def dead_letter_on_failure(function):
                 function(context, message, **given)
             except Exception as problem:  # noqa: BLE001 - that is the point
                 divert(context, message, problem, checkpoint)
+
     return guarded
 
 

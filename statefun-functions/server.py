@@ -52,6 +52,7 @@ def create_app(functions: StatefulFunctions, on_shutdown=()) -> web.Application:
 def run_on_cleanup(close: Callable[[], Awaitable[None]]) -> Callable[[web.Application], Awaitable[None]]:
     async def cleanup(_app: web.Application) -> None:
         await close()
+
     return cleanup
 
 
@@ -84,8 +85,9 @@ def diagnose(functions: StatefulFunctions, body: bytes) -> tuple[int, str]:
     # Whatever the parser raises, the body is what is wrong: DecodeError from upb, also
     # UnicodeDecodeError and RecursionError (deep nesting) from the pure-Python parser.
     except Exception as problem:  # noqa: BLE001
-        return 400, (f"the body ({len(body)} bytes) is not a serialized StateFun ToFunction message "
-                     f"({type(problem).__name__})")
+        return 400, (
+            f"the body ({len(body)} bytes) is not a serialized StateFun ToFunction message ({type(problem).__name__})"
+        )
     target = request.invocation.target
     if not target.namespace or not target.type:
         return 400, "the ToFunction message names no target function"
@@ -102,12 +104,18 @@ async def health(request: web.Request) -> web.Response:
 
 
 def run(functions: StatefulFunctions, settings, on_shutdown=()) -> None:
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
     loop = use_event_loop(settings.event_loop)
-    log.info("serving %d functions at http://%s:%d%s with %d process(es) on %s, protobuf %s",
-             len(served_typenames(functions)), settings.bind_address, settings.port, STATEFUN_PATH,
-             settings.workers, loop, protobuf_backend())
+    log.info(
+        "serving %d functions at http://%s:%d%s with %d process(es) on %s, protobuf %s",
+        len(served_typenames(functions)),
+        settings.bind_address,
+        settings.port,
+        STATEFUN_PATH,
+        settings.workers,
+        loop,
+        protobuf_backend(),
+    )
     if settings.workers == 1:
         serve(functions, settings, on_shutdown)
     else:
@@ -141,9 +149,15 @@ def serve(functions: StatefulFunctions, settings, on_shutdown=(), reuse_port: bo
     """One event loop serving the endpoint until SIGTERM or SIGINT."""
     try:
         # No access log: the runtime calls this endpoint thousands of times a second.
-        web.run_app(create_app(functions, on_shutdown), host=settings.bind_address, port=settings.port,
-                    reuse_port=reuse_port or None, access_log=None,
-                    shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS, print=None)
+        web.run_app(
+            create_app(functions, on_shutdown),
+            host=settings.bind_address,
+            port=settings.port,
+            reuse_port=reuse_port or None,
+            access_log=None,
+            shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
+            print=None,
+        )
     except OSError as problem:  # most often: the port is taken, by an earlier worker
         sys.exit(f"python-worker: cannot listen on {settings.bind_address}:{settings.port}: {problem.strerror}")
     log.info("stopped")
@@ -157,6 +171,7 @@ def serve(functions: StatefulFunctions, settings, on_shutdown=(), reuse_port: bo
 # connections over them. They share nothing: all state travels in the requests.
 # This parent only watches them: SIGTERM/SIGINT stop them all, and when one dies
 # the others are stopped too, so that supervisord (or Docker) restarts the lot.
+
 
 def serve_in_processes(functions: StatefulFunctions, settings, on_shutdown=()) -> int:
     """Fork settings.workers servers on one port; wait for them; the exit status."""

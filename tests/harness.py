@@ -60,6 +60,7 @@ def typename_of(pb_address: Address) -> str:
 @dataclass
 class Call:
     """One message on its way to a function."""
+
     typename: str
     instance_id: str
     argument: TypedValue
@@ -112,8 +113,14 @@ def egress_records(result) -> list:
     for outgoing in result.outgoing_egresses:
         assert outgoing.argument.typename == KAFKA_RECORD_TYPENAME
         record = KafkaProducerRecord.FromString(outgoing.argument.value)
-        records.append(EgressRecord(egress=f"{outgoing.egress_namespace}/{outgoing.egress_type}",
-                                    topic=record.topic, key=record.key, value=record.value_bytes))
+        records.append(
+            EgressRecord(
+                egress=f"{outgoing.egress_namespace}/{outgoing.egress_type}",
+                topic=record.topic,
+                key=record.key,
+                value=record.value_bytes,
+            )
+        )
     return records
 
 

@@ -13,8 +13,9 @@ def share_alerted(fraud_count: int, seeds=range(3), per_seed=10_000) -> float:
         traffic = Traffic(seed=seed)
         for _ in range(per_seed):
             _, transaction = traffic.transaction(0)
-            features = FeatureVector(fraud_count=fraud_count, merchant_score=merchant_score(transaction.merchant),
-                                     amount=transaction.amount)
+            features = FeatureVector(
+                fraud_count=fraud_count, merchant_score=merchant_score(transaction.merchant), amount=transaction.amount
+            )
             alerted += fraud_score(features) > config.DEFAULT_FRAUD_THRESHOLD
             total += 1
     return alerted / total

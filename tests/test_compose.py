@@ -38,8 +38,12 @@ def services() -> dict:
 
 def one_shot_services() -> set[str]:
     """Services that others wait on to finish (topic creation, folder set-up)."""
-    return {name for spec in services().values() for name, need in spec.get("depends_on", {}).items()
-            if need["condition"] == "service_completed_successfully"}
+    return {
+        name
+        for spec in services().values()
+        for name, need in spec.get("depends_on", {}).items()
+        if need["condition"] == "service_completed_successfully"
+    }
 
 
 def long_running_services() -> set[str]:
@@ -67,10 +71,14 @@ def runtime_config_files() -> list[str]:
     """Every module.yaml and flink-conf.yaml of the repository (not of runs, venvs or state)."""
     found = []
     for folder, subfolders, files in os.walk(ROOT):
-        subfolders[:] = [name for name in subfolders
-                         if not name.startswith(".") and name not in ("checkpoint-dir", "savepoint-dir")]
-        found += [os.path.relpath(os.path.join(folder, name), ROOT) for name in files
-                  if name in ("module.yaml", "flink-conf.yaml")]
+        subfolders[:] = [
+            name for name in subfolders if not name.startswith(".") and name not in ("checkpoint-dir", "savepoint-dir")
+        ]
+        found += [
+            os.path.relpath(os.path.join(folder, name), ROOT)
+            for name in files
+            if name in ("module.yaml", "flink-conf.yaml")
+        ]
     return sorted(found)
 
 
@@ -97,6 +105,7 @@ def build_folder(spec: dict) -> str:
 
 
 # --- names and ports ------------------------------------------------------------------------
+
 
 def test_the_services_are_the_contracts_plus_one_shot_helpers():
     assert "version" not in compose()
@@ -131,6 +140,7 @@ def test_container_ports_are_the_ones_the_programs_listen_on():
 
 # --- Kafka --------------------------------------------------------------------------------------
 
+
 def test_both_modes_create_the_topics_with_the_same_script():
     create_topics = services()["create-topics"]
     assert create_topics["build"] == "./simulator"
@@ -146,8 +156,11 @@ def test_kafka_is_one_kraft_node_reachable_as_the_contract_says():
     [(_, _, host_listener)] = published_ports(services()["kafka-broker"])
     assert f"HOST://:{host_listener}" in environment["KAFKA_LISTENERS"].split(",")
     assert environment["KAFKA_PROCESS_ROLES"] == "broker,controller"
-    for setting in ("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
-                    "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"):
+    for setting in (
+        "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
+        "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
+        "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR",
+    ):
         assert environment[setting] == 1
     assert services()["simulator"]["environment"]["KAFKA_BOOTSTRAP"] == kafka_topics.DEFAULT_BOOTSTRAP
 
@@ -155,13 +168,17 @@ def test_kafka_is_one_kraft_node_reachable_as_the_contract_says():
 def test_kafka_runs_the_version_of_the_docker_free_mode():
     pom = (ROOT / "local" / "kafka-pom.xml").read_text()
     namespace = {"m": "http://maven.apache.org/POM/4.0.0"}
-    [broker] = [dependency for dependency in ElementTree.fromstring(pom).iterfind(".//m:dependency", namespace)
-                if dependency.findtext("m:artifactId", namespaces=namespace).startswith("kafka_")]
+    [broker] = [
+        dependency
+        for dependency in ElementTree.fromstring(pom).iterfind(".//m:dependency", namespace)
+        if dependency.findtext("m:artifactId", namespaces=namespace).startswith("kafka_")
+    ]
     version = broker.findtext("m:version", namespaces=namespace)
     assert services()["kafka-broker"]["image"] == f"apache/kafka:{version}"
 
 
 # --- the StateFun runtime -----------------------------------------------------------------------
+
 
 def test_master_and_worker_run_the_one_runtime_config():
     for name in ("master", "worker", "prepare-dirs"):
@@ -190,12 +207,13 @@ def test_master_and_worker_find_each_other_and_share_the_state_folders():
 
 def test_the_restart_from_a_savepoint_is_one_line_to_uncomment():
     text = (ROOT / "docker-compose.yml").read_text()
-    master = text[text.index("\n  master:"):text.index("\n  worker:")]
+    master = text[text.index("\n  master:") : text.index("\n  worker:")]
     assert re.search(r"\n    # command: -s /savepoint-dir/savepoint-\S+ -n\n", master)
     # with -n: the image's launcher ignores execution.savepoint.ignore-unclaimed-state
 
 
 # --- python-worker and the simulator -------------------------------------------------------
+
 
 def test_python_worker_gets_the_settings_with_the_workers_own_defaults():
     environment = services()["python-worker"]["environment"]
@@ -220,12 +238,12 @@ def test_simulator_and_merchant_service_share_the_simulator_image():
 
 # --- start-up order and pinning -------------------------------------------------------------
 
+
 def test_up_converges_every_dependency_waits_for_health_or_completion():
     for name, spec in services().items():
         for needed, need in spec.get("depends_on", {}).items():
             assert needed in services(), f"{name} depends on unknown {needed}"
-            expected = ("service_completed_successfully" if needed in one_shot_services()
-                        else "service_healthy")
+            expected = "service_completed_successfully" if needed in one_shot_services() else "service_healthy"
             assert need["condition"] == expected, f"{name} -> {needed}"
             if expected == "service_healthy":
                 assert "healthcheck" in services()[needed], f"{needed} has no healthcheck"
@@ -254,10 +272,17 @@ def test_python_images_match_the_python_of_the_project():
 
 # --- the architecture picture ---------------------------------------------------------------
 
+
 def test_the_architecture_picture_shows_every_function_and_topic():
     source = (ROOT / "images" / "architecture.dot").read_text()
-    for typename in (contract.TRANSACTION_MANAGER, contract.COUNTER, contract.MERCHANT, contract.THRESHOLD, contract.MODEL,
-                     contract.KAFKA_EGRESS):
+    for typename in (
+        contract.TRANSACTION_MANAGER,
+        contract.COUNTER,
+        contract.MERCHANT,
+        contract.THRESHOLD,
+        contract.MODEL,
+        contract.KAFKA_EGRESS,
+    ):
         assert typename in source
     for topic in kafka_topics.ALL:
         assert re.search(rf'^\s*"?{re.escape(topic)}"?\s*->|->\s*"?{re.escape(topic)}"?\s*\[', source, re.M), topic
@@ -267,8 +292,11 @@ def test_the_architecture_picture_shows_every_function_and_topic():
 def test_every_file_a_dockerfile_copies_passes_its_dockerignore():
     """A file left out of the build context fails the build only when the image is built."""
     for folder in ("statefun-runtime", "statefun-functions", "simulator"):
-        rules = [line.strip() for line in (ROOT / folder / ".dockerignore").read_text().splitlines()
-                 if line.strip() and not line.startswith("#")]
+        rules = [
+            line.strip()
+            for line in (ROOT / folder / ".dockerignore").read_text().splitlines()
+            if line.strip() and not line.startswith("#")
+        ]
         for line in (ROOT / folder / "Dockerfile").read_text().splitlines():
             if not line.startswith("COPY ") or "--from=" in line:
                 continue

@@ -27,8 +27,11 @@ def ingresses():
 
 
 def test_the_ingresses_route_each_topic_to_its_function_with_its_message_type():
-    routes = {(topic["topic"], topic["valueType"], tuple(topic["targets"]))
-              for spec in ingresses().values() for topic in spec["topics"]}
+    routes = {
+        (topic["topic"], topic["valueType"], tuple(topic["targets"]))
+        for spec in ingresses().values()
+        for topic in spec["topics"]
+    }
     assert routes == {
         (kafka_topics.TRANSACTIONS, type_of(Transaction).typename, (contract.TRANSACTION_MANAGER,)),
         (kafka_topics.CONFIRMED, type_of(ConfirmFraud).typename, (contract.COUNTER,)),
@@ -54,7 +57,13 @@ def test_the_endpoint_serves_every_function_at_python_workers_port():
     [endpoint] = [doc["spec"] for doc in module_documents() if doc["kind"] == "io.statefun.endpoints.v2/http"]
     assert endpoint["functions"] == "ververica/*"
     assert endpoint["urlPathTemplate"] == f"http://python-worker:{contract.HTTP_PORT}{contract.STATEFUN_PATH}"
-    for typename in (contract.TRANSACTION_MANAGER, contract.COUNTER, contract.MERCHANT, contract.THRESHOLD, contract.MODEL):
+    for typename in (
+        contract.TRANSACTION_MANAGER,
+        contract.COUNTER,
+        contract.MERCHANT,
+        contract.THRESHOLD,
+        contract.MODEL,
+    ):
         assert typename.startswith("ververica/")
 
 

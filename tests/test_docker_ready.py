@@ -25,5 +25,5 @@ def test_a_changed_stand_in_file_changes_its_digest(tmp_path, monkeypatch):
     (folder / "Dockerfile").write_text("FROM scratch\n")
     monkeypatch.setattr(ready, "STANDINS", tmp_path)
     before = ready.standin_digest("python")
-    (folder / "Dockerfile").write_text("FROM scratch\nCMD [\"python3\"]\n")
+    (folder / "Dockerfile").write_text('FROM scratch\nCMD ["python3"]\n')
     assert ready.standin_digest("python") != before

@@ -25,15 +25,20 @@ def test_no_secrets_are_committed():
         if path.suffix in (".svg", ".png", ".jar"):
             continue
         text = path.read_text(errors="ignore")
-        found += [f"{path.relative_to(ROOT)}: {what}" for what, pattern in SECRET_PATTERNS.items()
-                  if pattern.search(text)]
+        found += [
+            f"{path.relative_to(ROOT)}: {what}" for what, pattern in SECRET_PATTERNS.items() if pattern.search(text)
+        ]
     assert not found, found
 
 
 def test_every_python_requirement_is_pinned_exactly():
     loose = []
-    for requirements in [ROOT / "requirements-dev.txt", ROOT / "constraints.txt", *ROOT.glob("*/requirements*.txt"),
-                         *ROOT.glob("tools/requirements*.txt")]:
+    for requirements in [
+        ROOT / "requirements-dev.txt",
+        ROOT / "constraints.txt",
+        *ROOT.glob("*/requirements*.txt"),
+        *ROOT.glob("tools/requirements*.txt"),
+    ]:
         for line in requirements.read_text().splitlines():
             line = line.split("#")[0].strip()
             if line and not line.startswith("-r") and not re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[\w.]+", line):
@@ -50,8 +55,12 @@ def test_the_local_mode_binds_its_services_to_loopback():
 
 def test_one_uv_and_one_protobuf_override_wherever_python_worker_is_installed():
     """make setup, the python-worker image and the benchmarks resolve python-worker alike."""
-    installers = {path: (ROOT / path).read_text() for path in ("Makefile", "statefun-functions/Dockerfile", "bench/run.sh")}
-    uv_versions = {path: set(re.findall(r"uv==([\d.]+)|UV_VERSION := ([\d.]+)", text)) for path, text in installers.items()}
+    installers = {
+        path: (ROOT / path).read_text() for path in ("Makefile", "statefun-functions/Dockerfile", "bench/run.sh")
+    }
+    uv_versions = {
+        path: set(re.findall(r"uv==([\d.]+)|UV_VERSION := ([\d.]+)", text)) for path, text in installers.items()
+    }
     flat = {path: {v for pair in found for v in pair if v} for path, found in uv_versions.items()}
     assert len(set().union(*flat.values())) == 1 and all(flat.values()), flat
     for path, text in installers.items():

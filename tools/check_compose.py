@@ -35,8 +35,10 @@ def run(title: str, command: list[str]) -> bool:
 
 def main() -> int:
     results = [
-        run(f"{COMPOSE_FILE}: Compose Specification schema",
-            [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec", COMPOSE_FILE]),
+        run(
+            f"{COMPOSE_FILE}: Compose Specification schema",
+            [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec", COMPOSE_FILE],
+        ),
         run("Dockerfiles: hadolint", [str(BIN / "hadolint"), "--no-color", *DOCKERFILES]),
     ]
     return 0 if all(results) else 1

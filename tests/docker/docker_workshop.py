@@ -22,8 +22,16 @@ PROJECT = "statefun-workshop"
 
 
 def copy_of_the_repository(target: pathlib.Path) -> pathlib.Path:
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                            cwd=ROOT, capture_output=True, check=True).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, listed):
         source = ROOT / name
         if source.is_file():
@@ -48,8 +56,15 @@ class DockerWorkshop:
     def compose(self, *args: str, timeout: float = 900, check: bool = True, quiet: bool = False) -> str:
         if not quiet:
             print(f"$ docker compose {' '.join(args)}", file=sys.stderr, flush=True)
-        result = subprocess.run(["docker", "compose", *args], cwd=self.folder, env=self.environment,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+        result = subprocess.run(
+            ["docker", "compose", *args],
+            cwd=self.folder,
+            env=self.environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=timeout,
+        )
         if check:
             assert result.returncode == 0, f"docker compose {' '.join(args)} failed:\n{result.stdout[-4000:]}"
         return result.stdout
@@ -78,7 +93,10 @@ class DockerWorkshop:
 
     def leftovers(self) -> list[str]:
         label = f"label=com.docker.compose.project={PROJECT}"
-        return [*self.docker("ps", "-aq", "--filter", label).split(), *self.docker("volume", "ls", "-q", "--filter", label).split()]
+        return [
+            *self.docker("ps", "-aq", "--filter", label).split(),
+            *self.docker("volume", "ls", "-q", "--filter", label).split(),
+        ]
 
 
 def edit(path: pathlib.Path, old: str, new: str) -> None:

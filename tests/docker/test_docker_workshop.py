@@ -32,10 +32,10 @@ pytestmark = pytest.mark.docker
 
 ENVIRONMENT = {"FRAUD_THRESHOLD": "-1"}  # every transaction alerts
 HOST_PORTS = (8000, 8001, 8002, 9092)
-START_TIMEOUT = 600     # a cold first build of the project's images included
+START_TIMEOUT = 600  # a cold first build of the project's images included
 ALERT_TIMEOUT = 180
 RECOVERY_TIMEOUT = 300  # a lost TaskManager: restarted by its policy, then the job restores
-RATE = 50               # transactions per second of the steady traffic
+RATE = 50  # transactions per second of the steady traffic
 
 
 def engine_answers_without_us() -> bool:
@@ -117,8 +117,9 @@ def steady_traffic(producer, tag: str, count: int) -> tuple[threading.Thread, li
             ahead = started + number / RATE - time.monotonic()
             if ahead > 0:
                 time.sleep(ahead)
-            transaction = Transaction(account=account(f"{tag}{number % 20}"), merchant=merchants[number % 3],
-                                      amount=(number * 37) % 3000)
+            transaction = Transaction(
+                account=account(f"{tag}{number % 20}"), merchant=merchants[number % 3], amount=(number * 37) % 3000
+            )
             transaction_id = account(f"{tag}-{number}")
             send_transaction(producer, transaction_id, transaction)
             sent.append(transaction_id)
@@ -132,8 +133,11 @@ def steady_traffic(producer, tag: str, count: int) -> tuple[threading.Thread, li
 def assert_each_alerted_once(alerts, tag: str, sent: list[str], timeout: float) -> None:
     prefix = f"{tag}-"
     alerts.read_until(f"{len(sent)} alerts ({tag})", lambda rs: set(sent) <= set(alerted(rs, prefix)), timeout)
-    got = [transaction_id for transaction_id in alerted(alerts.read_for(QUIET_SECONDS), prefix)
-           if transaction_id in set(sent)]
+    got = [
+        transaction_id
+        for transaction_id in alerted(alerts.read_for(QUIET_SECONDS), prefix)
+        if transaction_id in set(sent)
+    ]
     print(f"\n{tag}: sent {len(sent)} transactions, alerts {len(got)}, duplicates {len(got) - len(set(got))}")
     assert sorted(got) == sorted(sent)
 
@@ -143,8 +147,11 @@ def probe_threshold(producer, alerts, holder: str, threshold: int, timeout: floa
     probes: list[str] = []
 
     def applied(records):
-        if any(Alert.FromString(r.value).threshold == threshold for r in records
-               if Alert.FromString(r.value).transaction_id in probes):
+        if any(
+            Alert.FromString(r.value).threshold == threshold
+            for r in records
+            if Alert.FromString(r.value).transaction_id in probes
+        ):
             return True
         if len(probes) * 5 < time.monotonic() - started:
             probes.append(account(f"threshold-probe-{len(probes)}"))
@@ -167,17 +174,21 @@ IMAGE_FACTS = {
         " && test $FLINK_HOME = /opt/flink && test $ROLE = worker && test -d /opt/statefun/modules"
         " && test -f /opt/flink/lib/statefun-flink-core.jar && test -f /opt/flink/lib/statefun-flink-distribution.jar"
         " && ! ls /opt/flink/lib | grep -q flink-table && test $(stat -c %u /opt/flink/log) = 9999"
-        " && java -version 2>&1 | grep -q 'version \"11' && command -v wget >/dev/null && ! javac -version 2>/dev/null"),
+        " && java -version 2>&1 | grep -q 'version \"11' && command -v wget >/dev/null && ! javac -version 2>/dev/null"
+    ),
     "apache/kafka:3.9.2": (
         "test $(id -un) = appuser && test $(id -u) = 1000 && test -x /opt/kafka/bin/kafka-server-start.sh"
         " && test -w /var/lib/kafka/data && test -w /opt/kafka/config && command -v bash >/dev/null"
-        " && ! command -v curl && ! command -v python3"),
+        " && ! command -v curl && ! command -v python3"
+    ),
     "python:3.11.16-slim-bookworm": (
         "test $(id -u) = 0 && python --version | grep -q '^Python 3\\.11\\.' && pip --version >/dev/null"
-        " && test $(command -v python) = /usr/local/bin/python && ! command -v curl && ! command -v wget"),
+        " && test $(command -v python) = /usr/local/bin/python && ! command -v curl && ! command -v wget"
+    ),
     "eclipse-temurin:11.0.25_9-jdk": (
         "test $(id -u) = 0 && javac -version 2>&1 | grep -q '^javac 11\\.' && command -v jar >/dev/null"
-        " && test -x /opt/java/openjdk/bin/javac"),
+        " && test -x /opt/java/openjdk/bin/javac"
+    ),
 }
 
 
@@ -186,23 +197,37 @@ def test_each_image_keeps_the_contract_the_project_relies_on(workshop, image):
     facts = workshop.docker("run", "--rm", "--entrypoint", "bash", image, "-c", f"({IMAGE_FACTS[image]}) && echo ok")
     assert facts.endswith("ok")
     if image == "apache/flink-statefun:3.3.0":
-        assert workshop.docker("image", "inspect", "-f", "{{json .Config.Entrypoint}} {{json .Config.Cmd}}", image) \
-            in ('["/docker-entry-point.sh"] null', '["/docker-entry-point.sh"] []')
-        unknown = subprocess.run(["docker", "run", "--rm", "-e", "ROLE=nobody", image], env=workshop.environment,
-                                 capture_output=True, text=True, timeout=60)
+        assert workshop.docker("image", "inspect", "-f", "{{json .Config.Entrypoint}} {{json .Config.Cmd}}", image) in (
+            '["/docker-entry-point.sh"] null',
+            '["/docker-entry-point.sh"] []',
+        )
+        unknown = subprocess.run(
+            ["docker", "run", "--rm", "-e", "ROLE=nobody", image],
+            env=workshop.environment,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert unknown.returncode == 1 and "unknown role" in (unknown.stdout + unknown.stderr).lower()
     if image == "apache/kafka:3.9.2":
-        assert workshop.docker("image", "inspect", "-f", "{{json .Config.Cmd}} {{json .Config.Volumes}}", image) == \
-            '["/etc/kafka/docker/run"] {"/etc/kafka/secrets":{},"/mnt/shared/config":{},"/var/lib/kafka/data":{}}'
+        assert (
+            workshop.docker("image", "inspect", "-f", "{{json .Config.Cmd}} {{json .Config.Volumes}}", image)
+            == '["/etc/kafka/docker/run"] {"/etc/kafka/secrets":{},"/mnt/shared/config":{},"/var/lib/kafka/data":{}}'
+        )
 
 
 # --- the tests, in the order a workshop goes ---------------------------------------------------
 
+
 def test_compose_up_starts_the_workshop_and_the_simulator_prints_alerts(workshop):
     started = time.monotonic()
     workshop.compose("up", "-d", timeout=START_TIMEOUT)
-    line = wait_for("a 'Suspected Fraud' line in `docker compose logs simulator`",
-                    lambda: "Suspected Fraud for account id" in workshop.log("simulator"), ALERT_TIMEOUT, interval=2)
+    line = wait_for(
+        "a 'Suspected Fraud' line in `docker compose logs simulator`",
+        lambda: "Suspected Fraud for account id" in workshop.log("simulator"),
+        ALERT_TIMEOUT,
+        interval=2,
+    )
     print(f"\ndocker compose up -d to the first alert line: {time.monotonic() - started:.0f} s")
     assert line
     assert "on uvloop, protobuf upb" in workshop.log("python-worker")  # the image installs the fast worker
@@ -220,8 +245,11 @@ def test_a_crashed_taskmanager_is_restarted_by_its_policy_and_alerts_stay_exactl
     time.sleep(7)
     workshop.crash("worker")
     traffic.join()
-    wait_for("the worker container to be restarted by its policy",
-             lambda: int(workshop.inspect("worker", "{{.RestartCount}}")) > restarts, 60)
+    wait_for(
+        "the worker container to be restarted by its policy",
+        lambda: int(workshop.inspect("worker", "{{.RestartCount}}")) > restarts,
+        60,
+    )
     assert_each_alerted_once(alerts, "crash", sent, RECOVERY_TIMEOUT)
     assert job_failures() > failures  # the job restarted from its latest checkpoint
 
@@ -237,8 +265,12 @@ def test_the_savepoint_exercise_as_the_readme_tells_it(workshop, producer, alert
 
     # 1-2: the job id and the savepoint, with curl as in the README
     job = wait_for("the job to run", running_job, 120)
-    answer = subprocess.run(["curl", "-sS", "-X", "POST", f"localhost:8001/jobs/{job}/savepoints",
-                             "-d", '{"cancel-job": false}'], capture_output=True, text=True, check=True).stdout
+    answer = subprocess.run(
+        ["curl", "-sS", "-X", "POST", f"localhost:8001/jobs/{job}/savepoints", "-d", '{"cancel-job": false}'],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     request_id = json.loads(answer)["request-id"]
     location = wait_for("the savepoint", lambda: savepoint_location(job, request_id), 120)
     name = location.rsplit("/", 1)[-1]
@@ -247,8 +279,11 @@ def test_the_savepoint_exercise_as_the_readme_tells_it(workshop, producer, alert
 
     # 3-4: stop everything, uncomment the master's command with the savepoint's name, start
     workshop.compose("down")
-    edit(workshop.folder / "docker-compose.yml", "    # command: -s /savepoint-dir/savepoint-... -n",
-         f"    command: -s /savepoint-dir/{name} -n")
+    edit(
+        workshop.folder / "docker-compose.yml",
+        "    # command: -s /savepoint-dir/savepoint-... -n",
+        f"    command: -s /savepoint-dir/{name} -n",
+    )
     workshop.compose("up", "-d", timeout=START_TIMEOUT)
     wait_for("the job to run again", running_job, 180)
     assert f"from savepoint /savepoint-dir/{name}" in workshop.log("master")
@@ -261,8 +296,10 @@ def test_the_savepoint_exercise_as_the_readme_tells_it(workshop, producer, alert
     scores = {Alert.FromString(r.value).transaction_id: Alert.FromString(r.value).score for r in records}
     assert scores[after] == score(calm, fraud_count=1)  # the fraud count survived
     ids = alerted(alerts.read_for(QUIET_SECONDS), "")
-    print(f"\nsavepoint {name}: {len(before)} alerts before, {len(ids) - len(before)} after the restore, "
-          f"duplicates {len(ids) - len(set(ids))}")
+    print(
+        f"\nsavepoint {name}: {len(before)} alerts before, {len(ids) - len(before)} after the restore, "
+        f"duplicates {len(ids) - len(set(ids))}"
+    )
     assert len(ids) == len(set(ids)), "a transaction was scored again after the restore"
 
 
@@ -271,8 +308,11 @@ def test_an_edit_of_main_py_and_a_restart_of_python_worker_lose_and_duplicate_no
     failures = job_failures()
     worker_log_before = len(workshop.log("worker"))
     # The README's "Change the model" in its bluntest form: every score becomes 100.
-    edit(workshop.folder / "statefun-functions" / "main.py",
-         "    return min(100, round(history + merchant_risk + amount_risk))\n", "    return 100\n")
+    edit(
+        workshop.folder / "statefun-functions" / "main.py",
+        "    return min(100, round(history + merchant_risk + amount_risk))\n",
+        "    return 100\n",
+    )
     traffic, sent = steady_traffic(producer, "restart", 10 * RATE)
     time.sleep(2)
     workshop.compose("restart", "python-worker")
@@ -287,8 +327,10 @@ def test_an_edit_of_main_py_and_a_restart_of_python_worker_lose_and_duplicate_no
     send_transaction(producer, probe, calm)
     producer.flush()
     records = alerts.read_until("the probe's alert", lambda rs: probe in alerted(rs, probe), ALERT_TIMEOUT)
-    assert next(Alert.FromString(r.value).score for r in records
-                if Alert.FromString(r.value).transaction_id == probe) == 100  # the edited model ran
+    assert (
+        next(Alert.FromString(r.value).score for r in records if Alert.FromString(r.value).transaction_id == probe)
+        == 100
+    )  # the edited model ran
 
 
 def test_compose_down_v_leaves_no_container_volume_or_listener(workshop, producer, alerts):

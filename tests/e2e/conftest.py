@@ -12,7 +12,7 @@ THRESHOLD = 40
 ENVIRONMENT = {
     "FRAUD_THRESHOLD": str(THRESHOLD),
     "FRAUD_WINDOW": "30d",
-    "MERCHANT_ERROR_RATE": "0",   # scores must not fall back to the neutral score here
+    "MERCHANT_ERROR_RATE": "0",  # scores must not fall back to the neutral score here
     "MERCHANT_LATENCY_MS": "5",
 }
 

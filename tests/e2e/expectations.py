@@ -15,7 +15,7 @@ from merchant_service import merchant_score
 
 RUN = secrets.token_hex(3)  # in every id and account, so that runs never mix
 ALERT_TIMEOUT = 120  # alerts appear when the checkpoint after them completes: every 10 s
-QUIET_SECONDS = 15   # long enough for one more checkpoint: nothing else may appear
+QUIET_SECONDS = 15  # long enough for one more checkpoint: nothing else may appear
 
 
 def merchant_scoring(low: int, high: int) -> str:
@@ -28,8 +28,11 @@ def account(name: str) -> str:
 
 
 def score(transaction: Transaction, fraud_count: int = 0) -> int:
-    return fraud_score(FeatureVector(fraud_count=fraud_count, merchant_score=merchant_score(transaction.merchant),
-                                     amount=transaction.amount))
+    return fraud_score(
+        FeatureVector(
+            fraud_count=fraud_count, merchant_score=merchant_score(transaction.merchant), amount=transaction.amount
+        )
+    )
 
 
 def alerted(records, prefix: str) -> list[str]:
@@ -80,6 +83,9 @@ def settle_all(producer, alerts, probes: dict, timeout: float = ALERT_TIMEOUT) -
             alert = Alert.FromString(record.value)
             if alert.transaction_id in sent:
                 seen.setdefault(sent[alert.transaction_id], []).append(alert.score)
-        unsettled = {name: f"expected {probes[name][1]}, saw {seen.get(name, 'no alert')}"
-                     for name in probes if name not in settled}
+        unsettled = {
+            name: f"expected {probes[name][1]}, saw {seen.get(name, 'no alert')}"
+            for name in probes
+            if name not in settled
+        }
         raise AssertionError(f"probes never got their expected scores: {unsettled}") from None

@@ -25,9 +25,11 @@ FLINK_REST = "http://127.0.0.1:8001"
 BOOTSTRAP = "127.0.0.1:9092"
 
 # The job's Kafka consumer group, as module.yaml names it (for the lag of its input).
-CONSUMER_GROUP = next(document["spec"]["consumerGroupId"]
-                      for document in yaml.safe_load_all((ROOT / "statefun-runtime" / "module.yaml").read_text())
-                      if document and document["kind"] == "io.statefun.kafka.v1/ingress")
+CONSUMER_GROUP = next(
+    document["spec"]["consumerGroupId"]
+    for document in yaml.safe_load_all((ROOT / "statefun-runtime" / "module.yaml").read_text())
+    if document and document["kind"] == "io.statefun.kafka.v1/ingress"
+)
 
 
 def wait_for(what: str, check, timeout: float, interval: float = 0.5):
@@ -44,8 +46,9 @@ def wait_for(what: str, check, timeout: float, interval: float = 0.5):
 
 def rest(path: str, body=None):
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(FLINK_REST + path, data=data, method="POST" if data else "GET",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        FLINK_REST + path, data=data, method="POST" if data else "GET", headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.load(response)
 
@@ -56,16 +59,27 @@ class LocalWorkshop:
 
     def launcher(self, *args: str, timeout: float = 600) -> None:
         print(f"$ local/workshop.py {' '.join(args)}", file=sys.stderr, flush=True)
-        result = subprocess.run([sys.executable, str(LAUNCHER), *args], env=self.environment, timeout=timeout,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        result = subprocess.run(
+            [sys.executable, str(LAUNCHER), *args],
+            env=self.environment,
+            timeout=timeout,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         print(result.stdout, file=sys.stderr, flush=True)
         assert result.returncode == 0, f"local/workshop.py {' '.join(args)} failed:\n{result.stdout[-3000:]}"
 
-    def up(self, savepoint: str | None = None, module: pathlib.Path | None = None,
-           functions: pathlib.Path | None = None) -> None:
-        self.launcher("up", "--no-simulator", *(["--savepoint", savepoint] if savepoint else []),
-                      *(["--module", str(module)] if module else []),
-                      *(["--functions", str(functions)] if functions else []))
+    def up(
+        self, savepoint: str | None = None, module: pathlib.Path | None = None, functions: pathlib.Path | None = None
+    ) -> None:
+        self.launcher(
+            "up",
+            "--no-simulator",
+            *(["--savepoint", savepoint] if savepoint else []),
+            *(["--module", str(module)] if module else []),
+            *(["--functions", str(functions)] if functions else []),
+        )
 
     def down(self, volumes: bool = False) -> None:
         self.launcher("down", *(["-v"] if volumes else []))
@@ -75,9 +89,19 @@ class LocalWorkshop:
 
     def pid(self, service: str) -> int:
         """The process id supervisord has for `service`."""
-        result = subprocess.run([sys.executable, "-m", "supervisor.supervisorctl", "-c",
-                                 str(ROOT / ".local-run" / "supervisord.conf"), "pid", service],
-                                capture_output=True, text=True)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "supervisor.supervisorctl",
+                "-c",
+                str(ROOT / ".local-run" / "supervisord.conf"),
+                "pid",
+                service,
+            ],
+            capture_output=True,
+            text=True,
+        )
         assert result.stdout.strip().isdigit(), f"no pid for {service}: {result.stdout}{result.stderr}"
         return int(result.stdout)
 
@@ -123,6 +147,7 @@ class LocalWorkshop:
             operation = status["operation"]
             assert "location" in operation, f"savepoint failed: {operation}"
             return operation["location"]
+
         return wait_for("the savepoint to complete", completed, timeout=120)
 
 
@@ -150,16 +175,24 @@ class TopicReader:
     def __init__(self, topic: str):
         self.topic = topic
         self.records = []
-        self._consumer = KafkaConsumer(topic, bootstrap_servers=BOOTSTRAP, isolation_level="read_committed",
-                                       auto_offset_reset="earliest", enable_auto_commit=False, group_id=None)
+        self._consumer = KafkaConsumer(
+            topic,
+            bootstrap_servers=BOOTSTRAP,
+            isolation_level="read_committed",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            group_id=None,
+        )
 
     def read_until(self, what: str, predicate, timeout: float):
         """Keep reading until predicate(records) holds; the exactly-once egress makes records
         visible only when the Flink checkpoint covering them completes (every 10 s)."""
+
         def satisfied():
             for batch in self._consumer.poll(timeout_ms=500).values():
                 self.records.extend(batch)
             return predicate(self.records)
+
         wait_for(what, satisfied, timeout, interval=0)
         return self.records
 

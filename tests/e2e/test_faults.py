@@ -19,14 +19,15 @@ from local_workshop import ROOT, TopicReader, transactions_lag
 
 pytestmark = pytest.mark.faults
 
-LOAD_RATE = 200        # transactions per second
+LOAD_RATE = 200  # transactions per second
 LOAD_SECONDS = 20
 FAULT_AFTER_SECONDS = 7
 RECOVERY_TIMEOUT = 300  # a lost TaskManager means a job restart from the last checkpoint
 
 
-def produce_load(producer, tag: str, confirmations: dict, rate: int = LOAD_RATE,
-                 seconds: int = LOAD_SECONDS) -> tuple[list, list]:
+def produce_load(
+    producer, tag: str, confirmations: dict, rate: int = LOAD_RATE, seconds: int = LOAD_SECONDS
+) -> tuple[list, list]:
     """Steady traffic, with the confirmations spread over it; returns (sent, expected) ids."""
     merchants = [merchant_scoring(0, 20), merchant_scoring(40, 60), merchant_scoring(80, 100)]
     pending = [holder for holder, count in confirmations.items() for _ in range(count)]
@@ -38,8 +39,9 @@ def produce_load(producer, tag: str, confirmations: dict, rate: int = LOAD_RATE,
         ahead = started + number / rate - time.monotonic()
         if ahead > 0:
             time.sleep(ahead)
-        transaction = Transaction(account=f"load{number % 50}-{tag}", merchant=merchants[number % 3],
-                                  amount=(number * 37) % 3000)
+        transaction = Transaction(
+            account=f"load{number % 50}-{tag}", merchant=merchants[number % 3], amount=(number * 37) % 3000
+        )
         transaction_id = f"{tag}-load-{number}"
         send_transaction(producer, transaction_id, transaction)
         sent.append(transaction_id)
@@ -70,31 +72,46 @@ def test_alerts_and_counts_are_exactly_once_through_a_crash_under_load(workshop,
 
     failures = workshop.failures()
     result = {}
-    traffic = threading.Thread(target=lambda: result.update(zip(("sent", "expected"),
-                                                                produce_load(producer, tag, confirmations), strict=True)))
+    traffic = threading.Thread(
+        target=lambda: result.update(zip(("sent", "expected"), produce_load(producer, tag, confirmations), strict=True))
+    )
     traffic.start()
     time.sleep(FAULT_AFTER_SECONDS)
     inflict(workshop, fault)
     traffic.join()
     sent, expected = result["sent"], result["expected"]
 
-    alerts.read_until(f"{len(expected)} alerts after the {fault} fault",
-                      lambda records: set(expected) <= set(alerted(records, f"{tag}-load-")), RECOVERY_TIMEOUT)
+    alerts.read_until(
+        f"{len(expected)} alerts after the {fault} fault",
+        lambda records: set(expected) <= set(alerted(records, f"{tag}-load-")),
+        RECOVERY_TIMEOUT,
+    )
     got = alerted(alerts.read_for(QUIET_SECONDS), f"{tag}-load-")
     missing, unexpected = set(expected) - set(got), set(got) - set(expected)
-    print(f"\n{fault} crash: sent {len(sent)}, expected {len(expected)}, received {len(got)}, "
-          f"duplicates {len(got) - len(set(got))}, missing {len(missing)}, unexpected {len(unexpected)}")
+    print(
+        f"\n{fault} crash: sent {len(sent)}, expected {len(expected)}, received {len(got)}, "
+        f"duplicates {len(got) - len(set(got))}, missing {len(missing)}, unexpected {len(unexpected)}"
+    )
     assert len(got) == len(set(got)) and not missing and not unexpected
     if fault == "worker":  # losing the TaskManager means a restart from the last checkpoint
         assert workshop.failures() > failures
 
     calm = merchant_scoring(4, 10)
-    settle_all(producer, alerts, {
-        holder: (Transaction(account=holder, merchant=calm, amount=0),
-                 score(Transaction(account=holder, merchant=calm, amount=0), fraud_count=count))
-        for holder, count in confirmations.items()})
-    print(f"{fault} crash: fraud counts of {len(confirmations)} accounts equal the "
-          f"{sum(confirmations.values())} confirmations sent")
+    settle_all(
+        producer,
+        alerts,
+        {
+            holder: (
+                Transaction(account=holder, merchant=calm, amount=0),
+                score(Transaction(account=holder, merchant=calm, amount=0), fraud_count=count),
+            )
+            for holder, count in confirmations.items()
+        },
+    )
+    print(
+        f"{fault} crash: fraud counts of {len(confirmations)} accounts equal the "
+        f"{sum(confirmations.values())} confirmations sent"
+    )
 
 
 def test_the_same_transaction_record_twice_alerts_once(workshop, producer, alerts):
@@ -138,8 +155,11 @@ def test_poison_records_are_dead_lettered_and_the_pipeline_keeps_flowing(worksho
     producer.send(kafka_topics.THRESHOLDS, strict, CustomThreshold(account=strict, threshold=10).SerializeToString())
 
     expected_letters = {}
-    for topic, holder in ((kafka_topics.TRANSACTIONS, f"poison-tx-{tag}"),
-                          (kafka_topics.CONFIRMED, counted), (kafka_topics.THRESHOLDS, strict)):
+    for topic, holder in (
+        (kafka_topics.TRANSACTIONS, f"poison-tx-{tag}"),
+        (kafka_topics.CONFIRMED, counted),
+        (kafka_topics.THRESHOLDS, strict),
+    ):
         for kind, value in POISON.items():
             value = wrong_type_for(topic) if kind == "wrong-type" else value
             key = holder if topic != kafka_topics.TRANSACTIONS else f"{holder}-{kind}"
@@ -162,11 +182,14 @@ def test_poison_records_are_dead_lettered_and_the_pipeline_keeps_flowing(worksho
 
     def ours(records):
         return [r for r in records if r.key.decode(errors="replace") in expected_letters]
+
     records = dead_letters.read_until(f"{total} dead letters", lambda rs: len(ours(rs)) >= total, 120)
     letters = [(r.key.decode(), DeadLetter.FromString(r.value)) for r in ours(records)]
     dead_letters.close()
-    print(f"\npoison: tried {total + refused} bad records, {refused} refused by Kafka at the producer, "
-          f"{len(letters)} dead-lettered")
+    print(
+        f"\npoison: tried {total + refused} bad records, {refused} refused by Kafka at the producer, "
+        f"{len(letters)} dead-lettered"
+    )
     assert len(letters) == total
     for key, letter in letters:
         assert letter.reason and letter.payload in expected_letters[key]
@@ -175,8 +198,14 @@ def test_poison_records_are_dead_lettered_and_the_pipeline_keeps_flowing(worksho
     calm = merchant_scoring(30, 40)
     counted_probe = Transaction(account=counted, merchant=calm, amount=200)
     strict_probe = Transaction(account=strict, merchant=calm, amount=0)
-    settle_all(producer, alerts, {"poison-counted": (counted_probe, score(counted_probe, fraud_count=1)),
-                                  "poison-strict": (strict_probe, score(strict_probe))})
+    settle_all(
+        producer,
+        alerts,
+        {
+            "poison-counted": (counted_probe, score(counted_probe, fraud_count=1)),
+            "poison-strict": (strict_probe, score(strict_probe)),
+        },
+    )
     assert workshop.failures() == failures, "the job restarted: a bad record failed it"
 
 
@@ -209,14 +238,20 @@ def test_the_stateful_upgrade_of_the_advanced_exercise(workshop, producer, alert
     workshop.down()
     workshop.up(savepoint=location.removeprefix("file:"))  # the full module.yaml
 
-    settle_all(producer, alerts, {"upgraded-fraudster": (fraud_probe, score(fraud_probe, fraud_count=2)),
-                                  "upgraded-careful": (careful_probe, score(careful_probe))})
+    settle_all(
+        producer,
+        alerts,
+        {
+            "upgraded-fraudster": (fraud_probe, score(fraud_probe, fraud_count=2)),
+            "upgraded-careful": (careful_probe, score(careful_probe)),
+        },
+    )
     ids = [transaction_id for transaction_id in alerted(alerts.read_for(QUIET_SECONDS), "")]
     print(f"\nupgrade: {len(ids)} alerts in all, duplicates {len(ids) - len(set(ids))}")
     assert len(ids) == len(set(ids)), "a transaction was processed twice across the upgrade"
 
 
-OVERLOAD_RATE = 1500     # transactions per second: about three times what this pipeline sustains on 2 cores
+OVERLOAD_RATE = 1500  # transactions per second: about three times what this pipeline sustains on 2 cores
 OVERLOAD_SECONDS = 30
 DRAIN_TIMEOUT = 420
 
@@ -234,22 +269,34 @@ def test_overload_saturates_without_restarts_and_drains_exactly_once(workshop, p
     failures = workshop.failures()
     worker_log_before = len(workshop.log("worker"))
     lags, result = [], {}
-    traffic = threading.Thread(target=lambda: result.update(zip(
-        ("sent", "expected"), produce_load(producer, tag, confirmations, OVERLOAD_RATE, OVERLOAD_SECONDS), strict=True)))
+    traffic = threading.Thread(
+        target=lambda: result.update(
+            zip(
+                ("sent", "expected"),
+                produce_load(producer, tag, confirmations, OVERLOAD_RATE, OVERLOAD_SECONDS),
+                strict=True,
+            )
+        )
+    )
     traffic.start()
     while traffic.is_alive():
         lags.append(transactions_lag())
         time.sleep(3)
     sent, expected = result["sent"], result["expected"]
 
-    alerts.read_until(f"{len(expected)} alerts after the overload",
-                      lambda records: set(expected) <= set(alerted(records, f"{tag}-load-")), DRAIN_TIMEOUT)
+    alerts.read_until(
+        f"{len(expected)} alerts after the overload",
+        lambda records: set(expected) <= set(alerted(records, f"{tag}-load-")),
+        DRAIN_TIMEOUT,
+    )
     got = alerted(alerts.read_for(QUIET_SECONDS), f"{tag}-load-")
     lags.append(transactions_lag())
     worker_log_growth = len(workshop.log("worker")) - worker_log_before
-    print(f"\noverload: offered {len(sent)} at {OVERLOAD_RATE}/s, peak lag {max(lags)}, final lag {lags[-1]}, "
-          f"expected {len(expected)}, received {len(got)}, duplicates {len(got) - len(set(got))}, "
-          f"job failures {workshop.failures() - failures}, worker log +{worker_log_growth / 1e6:.1f} MB")
+    print(
+        f"\noverload: offered {len(sent)} at {OVERLOAD_RATE}/s, peak lag {max(lags)}, final lag {lags[-1]}, "
+        f"expected {len(expected)}, received {len(got)}, duplicates {len(got) - len(set(got))}, "
+        f"job failures {workshop.failures() - failures}, worker log +{worker_log_growth / 1e6:.1f} MB"
+    )
     assert sorted(got) == sorted(expected)
     assert workshop.failures() == failures, "the job failed under overload"
     assert max(lags) > OVERLOAD_RATE, "the load never exceeded what the job took in: not an overload"
@@ -257,7 +304,14 @@ def test_overload_saturates_without_restarts_and_drains_exactly_once(workshop, p
     assert worker_log_growth < 10_000_000
 
     calm = merchant_scoring(4, 10)
-    settle_all(producer, alerts, {
-        holder: (Transaction(account=holder, merchant=calm, amount=0),
-                 score(Transaction(account=holder, merchant=calm, amount=0), fraud_count=count))
-        for holder, count in confirmations.items()})
+    settle_all(
+        producer,
+        alerts,
+        {
+            holder: (
+                Transaction(account=holder, merchant=calm, amount=0),
+                score(Transaction(account=holder, merchant=calm, amount=0), fraud_count=count),
+            )
+            for holder, count in confirmations.items()
+        },
+    )

@@ -46,7 +46,9 @@ def confirm(producer, holder: str) -> None:
 
 
 def set_threshold(producer, holder: str, threshold: int) -> None:
-    producer.send(kafka_topics.THRESHOLDS, holder, CustomThreshold(account=holder, threshold=threshold).SerializeToString())
+    producer.send(
+        kafka_topics.THRESHOLDS, holder, CustomThreshold(account=holder, threshold=threshold).SerializeToString()
+    )
 
 
 def expect(producer, alerts, stage: str, frauds: dict[str, int], custom_thresholds: list[str]) -> None:
@@ -66,14 +68,18 @@ def expect(producer, alerts, stage: str, frauds: dict[str, int], custom_threshol
 
 
 def test_counts_and_thresholds_survive_an_upgrade_that_adds_state_fields_and_the_rollback(
-        workshop, producer, alerts, switch_to, tmp_path):
+    workshop, producer, alerts, switch_to, tmp_path
+):
     newer = newer_functions(tmp_path)
     counted, strict = account("evolve-counted"), account("evolve-strict")
     counted_by_newer, strict_by_newer = account("evolve-counted-newer"), account("evolve-strict-newer")
 
     def logged_by_python_worker(since: int, holder: str, line: str) -> None:
-        wait_for(f"python-worker to log {line!r} for {holder}",
-                 lambda: f"/{holder}: {line}" in workshop.log("python-worker")[since:], timeout=30)
+        wait_for(
+            f"python-worker to log {line!r} for {holder}",
+            lambda: f"/{holder}: {line}" in workshop.log("python-worker")[since:],
+            timeout=30,
+        )
 
     # The release users run today writes the state.
     confirm(producer, counted)

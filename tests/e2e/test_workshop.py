@@ -28,8 +28,12 @@ from local_workshop import ROOT, TopicReader
 def test_exactly_the_expected_alerts(workshop, producer, alerts):
     twice_confirmed, tolerant, strict, plain = (account(n) for n in ("twice", "tolerant", "strict", "plain"))
     for _ in range(2):
-        producer.send(kafka_topics.CONFIRMED, twice_confirmed, ConfirmFraud(account=twice_confirmed).SerializeToString())
-    producer.send(kafka_topics.THRESHOLDS, tolerant, CustomThreshold(account=tolerant, threshold=90).SerializeToString())
+        producer.send(
+            kafka_topics.CONFIRMED, twice_confirmed, ConfirmFraud(account=twice_confirmed).SerializeToString()
+        )
+    producer.send(
+        kafka_topics.THRESHOLDS, tolerant, CustomThreshold(account=tolerant, threshold=90).SerializeToString()
+    )
     producer.send(kafka_topics.THRESHOLDS, strict, CustomThreshold(account=strict, threshold=10).SerializeToString())
     producer.flush()
 
@@ -53,13 +57,16 @@ def test_exactly_the_expected_alerts(workshop, producer, alerts):
     producer.flush()
     assert 20 < len(expected) < 140  # the set is a real mix of alerts and none
 
-    alerts.read_until(f"{len(expected)} alerts", lambda records: set(expected) <= set(alerted(records, "main-")),
-                      ALERT_TIMEOUT)
+    alerts.read_until(
+        f"{len(expected)} alerts", lambda records: set(expected) <= set(alerted(records, "main-")), ALERT_TIMEOUT
+    )
     records = alerts.read_for(QUIET_SECONDS)
 
     got = alerted(records, "main-")
-    print(f"sent 160 transactions, expected {len(expected)} alerts, received {len(got)}, "
-          f"duplicates {len(got) - len(set(got))}")
+    print(
+        f"sent 160 transactions, expected {len(expected)} alerts, received {len(got)}, "
+        f"duplicates {len(got) - len(set(got))}"
+    )
     assert sorted(got) == sorted(expected)
     first = next(record for record in records if Alert.FromString(record.value).transaction_id == expected[0])
     alert = Alert.FromString(first.value)
@@ -72,12 +79,14 @@ def test_a_malformed_record_is_dead_lettered_and_the_stream_keeps_flowing(worksh
     bad_key = account("malformed")
     producer.send(kafka_topics.TRANSACTIONS, bad_key, b"\x0a\xff\xff not a transaction")
     good = account("after-malformed")
-    send_transaction(producer, good, Transaction(account=account("plain"), merchant=merchant_scoring(95, 100),
-                                                 amount=5000))
+    send_transaction(
+        producer, good, Transaction(account=account("plain"), merchant=merchant_scoring(95, 100), amount=5000)
+    )
     producer.flush()
 
-    letters = dead_letters.read_until("the dead letter", lambda rs: any(r.key == bad_key.encode() for r in rs),
-                                      ALERT_TIMEOUT)
+    letters = dead_letters.read_until(
+        "the dead letter", lambda rs: any(r.key == bad_key.encode() for r in rs), ALERT_TIMEOUT
+    )
     letter = DeadLetter.FromString(next(r for r in letters if r.key == bad_key.encode()).value)
     dead_letters.close()
     assert letter.payload == b"\x0a\xff\xff not a transaction"
@@ -98,8 +107,9 @@ def test_a_newer_producers_transactions_alert_exactly_once_and_keep_their_new_fi
         producer.send(kafka_topics.TRANSACTIONS, transaction_id, transaction.SerializeToString() + NEW_FIELD)
     producer.flush()
 
-    alerts.read_until(f"{len(expected)} alerts", lambda records: set(expected) <= set(alerted(records, "newer-")),
-                      ALERT_TIMEOUT)
+    alerts.read_until(
+        f"{len(expected)} alerts", lambda records: set(expected) <= set(alerted(records, "newer-")), ALERT_TIMEOUT
+    )
     records = alerts.read_for(QUIET_SECONDS)
     got = alerted(records, "newer-")
     letters = [r for r in dead_letters.read_for(1) if r.key.decode().startswith("newer-")]
@@ -120,8 +130,9 @@ def test_restarting_python_worker_mid_stream_loses_and_duplicates_nothing(worksh
 
     def produce_steadily():
         for number in range(400):  # 8 s at 50 per second
-            transaction = Transaction(account=account(f"steady{number % 9}"), merchant=merchants[number % 2],
-                                      amount=(number * 71) % 2500)
+            transaction = Transaction(
+                account=account(f"steady{number % 9}"), merchant=merchants[number % 2], amount=(number * 71) % 2500
+            )
             transaction_id = account(f"restart-{number}")
             send_transaction(producer, transaction_id, transaction)
             sent.append(transaction_id)
@@ -137,11 +148,14 @@ def test_restarting_python_worker_mid_stream_loses_and_duplicates_nothing(worksh
     workshop.restart("python-worker")
     traffic.join()
 
-    alerts.read_until(f"{len(expected)} alerts", lambda rs: set(expected) <= set(alerted(rs, "restart-")),
-                      ALERT_TIMEOUT)
+    alerts.read_until(
+        f"{len(expected)} alerts", lambda rs: set(expected) <= set(alerted(rs, "restart-")), ALERT_TIMEOUT
+    )
     got = alerted(alerts.read_for(QUIET_SECONDS), "restart-")
-    print(f"sent {len(sent)} transactions across a python-worker restart, expected {len(expected)} alerts, "
-          f"received {len(got)}, duplicates {len(got) - len(set(got))}")
+    print(
+        f"sent {len(sent)} transactions across a python-worker restart, expected {len(expected)} alerts, "
+        f"received {len(got)}, duplicates {len(got) - len(set(got))}"
+    )
     assert sorted(got) == sorted(expected)
     # The runtime retried the calls that failed, and the job carried on: same job, no restart.
     assert workshop.failures() == failures
@@ -172,13 +186,16 @@ def test_a_savepoint_restores_counts_and_thresholds_without_reprocessing(worksho
     strict_after = account("strict-after-restore")
     send_transaction(producer, strict_after, threshold_probe)
     producer.flush()
-    records = alerts.read_until("the alerts after the restore",
-                                lambda rs: {after_restore, strict_after} <= set(alerted(rs, "")), ALERT_TIMEOUT)
+    records = alerts.read_until(
+        "the alerts after the restore", lambda rs: {after_restore, strict_after} <= set(alerted(rs, "")), ALERT_TIMEOUT
+    )
     records = alerts.read_for(QUIET_SECONDS)
 
     ids = [Alert.FromString(r.value).transaction_id for r in records]
-    print(f"{len(before)} alerts before the savepoint, {len(ids) - len(before)} after the restore, "
-          f"duplicates {len(ids) - len(set(ids))}")
+    print(
+        f"{len(before)} alerts before the savepoint, {len(ids) - len(before)} after the restore, "
+        f"duplicates {len(ids) - len(set(ids))}"
+    )
     assert len(ids) == len(set(ids)), "a transaction was processed again after the restore"
     scores = {Alert.FromString(r.value).transaction_id: Alert.FromString(r.value).score for r in records}
     assert scores[after_restore] == score(fraud_probe, fraud_count=1)
@@ -202,15 +219,15 @@ def test_a_restart_without_a_savepoint_reads_no_record_twice(workshop, producer,
     """The ingresses resume from the offsets committed with each checkpoint (module.yaml)."""
     before = len(alerts.read_for(QUIET_SECONDS))
     workshop.down()  # Kafka keeps its data
-    workshop.up()    # a new job, with empty state
+    workshop.up()  # a new job, with empty state
     fresh = account("after-plain-restart")
-    send_transaction(producer, fresh, Transaction(account=account("plain"), merchant=merchant_scoring(95, 100),
-                                                  amount=5000))
+    send_transaction(
+        producer, fresh, Transaction(account=account("plain"), merchant=merchant_scoring(95, 100), amount=5000)
+    )
     producer.flush()
     records = alerts.read_until("the alert after the restart", lambda rs: fresh in alerted(rs, fresh), ALERT_TIMEOUT)
     records = alerts.read_for(QUIET_SECONDS)
 
     ids = alerted(records, "")
-    print(f"\nplain restart: {before} alerts before, {len(ids) - before} after, "
-          f"duplicates {len(ids) - len(set(ids))}")
+    print(f"\nplain restart: {before} alerts before, {len(ids) - before} after, duplicates {len(ids) - len(set(ids))}")
     assert len(ids) == len(set(ids)), "old transactions were scored again"

@@ -18,22 +18,23 @@ PROTOC_PYTHON = ROOT / ".venv-protoc" / "bin" / "python"  # made by `make proto`
 # Each change: the text it must find, and what replaces it. A change whose anchor is
 # gone (main.py or the proto was edited) fails loudly instead of building the old code.
 PROTO_CHANGES = {
-    "message ReportedFraud {\n  int32 count = 1;\n":
-        "message ReportedFraud {\n  int32 count = 1;\n"
-        "  int32 confirmed_ever = 2;  // new: confirmations counted, also after they left the window\n",
-    "message CustomThreshold {\n  int32 threshold = 1;\n  string account = 2;\n":
-        "message CustomThreshold {\n  int32 threshold = 1;\n  string account = 2;\n"
-        "  google.protobuf.Timestamp updated_at = 5;  // new: when the account set it\n",
+    "message ReportedFraud {\n  int32 count = 1;\n": "message ReportedFraud {\n  int32 count = 1;\n"
+    "  int32 confirmed_ever = 2;  // new: confirmations counted, also after they left the window\n",
+    "message CustomThreshold {\n  int32 threshold = 1;\n  string account = 2;\n": "message CustomThreshold {\n  int32 threshold = 1;\n  string account = 2;\n"
+    "  google.protobuf.Timestamp updated_at = 5;  // new: when the account set it\n",
 }
 # main.py: a statement of today's main.py, and the statements the newer release has in
 # its place (at the same indentation, so the edit survives reformatting).
 MAIN_CHANGES = {
     "count.count += 1": ["count.count += 1", "count.confirmed_ever += 1"],
-    'log.info("%s: fraud confirmed, %d in the window", address_of(context), count.count)':
-        ['log.info("%s: fraud confirmed, %d in the window, %d ever", address_of(context), count.count, '
-         'count.confirmed_ever)'],
-    "context.storage.threshold = update  # as sent, with any field a newer producer added":
-        ["update.updated_at.GetCurrentTime()", "context.storage.threshold = update"],
+    'log.info("%s: fraud confirmed, %d in the window", address_of(context), count.count)': [
+        'log.info("%s: fraud confirmed, %d in the window, %d ever", address_of(context), count.count, '
+        "count.confirmed_ever)"
+    ],
+    "context.storage.threshold = update  # as sent, with any field a newer producer added": [
+        "update.updated_at.GetCurrentTime()",
+        "context.storage.threshold = update",
+    ],
 }
 
 
@@ -45,8 +46,18 @@ def newer_functions(folder: pathlib.Path) -> pathlib.Path:
     proto.parent.mkdir()
     proto.write_text(changed((ROOT / "protobuf" / "entities.proto").read_text(), PROTO_CHANGES))
     assert PROTOC_PYTHON.exists(), "the protobuf compiler is missing: run `make proto` first"
-    subprocess.run([str(PROTOC_PYTHON), "-m", "grpc_tools.protoc", "-I", str(proto.parent),
-                    f"--python_out={functions}", proto.name], check=True)
+    subprocess.run(
+        [
+            str(PROTOC_PYTHON),
+            "-m",
+            "grpc_tools.protoc",
+            "-I",
+            str(proto.parent),
+            f"--python_out={functions}",
+            proto.name,
+        ],
+        check=True,
+    )
     main = functions / "main.py"
     main.write_text(changed_statements(main.read_text(), MAIN_CHANGES))
     return functions
@@ -64,6 +75,6 @@ def changed_statements(source: str, changes: dict[str, list[str]]) -> str:
     for statement, replacement in changes.items():
         found = [number for number, line in enumerate(lines) if line.strip() == statement]
         assert len(found) == 1, f"the newer version cannot be built: {statement!r} is not in main.py once"
-        indent = lines[found[0]][:len(lines[found[0]]) - len(lines[found[0]].lstrip())]
-        lines[found[0]:found[0] + 1] = [indent + line for line in replacement]
+        indent = lines[found[0]][: len(lines[found[0]]) - len(lines[found[0]].lstrip())]
+        lines[found[0] : found[0] + 1] = [indent + line for line in replacement]
     return "\n".join(lines) + "\n"

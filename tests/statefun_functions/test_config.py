@@ -14,9 +14,16 @@ def test_defaults():
     assert (settings.bind_address, settings.port) == ("127.0.0.1", 8000)
 
 
-@pytest.mark.parametrize("text, window", [
-    ("30d", timedelta(days=30)), ("90s", timedelta(seconds=90)), ("2h", timedelta(hours=2)),
-    ("15m", timedelta(minutes=15)), ("500ms", timedelta(milliseconds=500))])
+@pytest.mark.parametrize(
+    "text, window",
+    [
+        ("30d", timedelta(days=30)),
+        ("90s", timedelta(seconds=90)),
+        ("2h", timedelta(hours=2)),
+        ("15m", timedelta(minutes=15)),
+        ("500ms", timedelta(milliseconds=500)),
+    ],
+)
 def test_fraud_window_durations(text, window):
     assert config.from_environment({"FRAUD_WINDOW": text}).fraud_window == window
 
@@ -26,11 +33,24 @@ def test_any_integer_threshold(threshold):
     assert config.from_environment({"FRAUD_THRESHOLD": threshold}).fraud_threshold == int(threshold)
 
 
-@pytest.mark.parametrize("variable, value", [
-    ("FRAUD_THRESHOLD", "5.5"), ("FRAUD_THRESHOLD", "high"), ("FRAUD_WINDOW", "30"), ("FRAUD_WINDOW", "0s"),
-    ("FRAUD_WINDOW", "-1d"), ("MERCHANT_SERVICE_URL", "ftp://x"), ("MERCHANT_SERVICE_URL", "merchant:8002"),
-    ("PORT", "80000"), ("PORT", "http"), ("WORKERS", "0"), ("WORKERS", "many"), ("EVENT_LOOP", "fast"),
-    ("LOG_LEVEL", "LOUD")])
+@pytest.mark.parametrize(
+    "variable, value",
+    [
+        ("FRAUD_THRESHOLD", "5.5"),
+        ("FRAUD_THRESHOLD", "high"),
+        ("FRAUD_WINDOW", "30"),
+        ("FRAUD_WINDOW", "0s"),
+        ("FRAUD_WINDOW", "-1d"),
+        ("MERCHANT_SERVICE_URL", "ftp://x"),
+        ("MERCHANT_SERVICE_URL", "merchant:8002"),
+        ("PORT", "80000"),
+        ("PORT", "http"),
+        ("WORKERS", "0"),
+        ("WORKERS", "many"),
+        ("EVENT_LOOP", "fast"),
+        ("LOG_LEVEL", "LOUD"),
+    ],
+)
 def test_an_invalid_value_names_its_variable(variable, value):
     with pytest.raises(config.SettingsError, match=rf"^{variable}: .*{re.escape(value)}"):
         config.from_environment({variable: value})

@@ -42,14 +42,18 @@ def test_workers_auto_from_the_environment_counts_the_cpus(three_cpus, monkeypat
 
 @pytest.mark.parametrize("text", ["0", "65", "many", "-1", "1.5"])
 def test_workers_0_and_65_are_refused_with_the_range(three_cpus, text):
-    with pytest.raises(config.SettingsError, match=rf"^WORKERS: '{text}' is not auto or a number of processes from 1 to 64$"):
+    with pytest.raises(
+        config.SettingsError, match=rf"^WORKERS: '{text}' is not auto or a number of processes from 1 to 64$"
+    ):
         config.from_environment({"WORKERS": text})
 
 
 @pytest.mark.parametrize("text", ["high", "5.5"])
 def test_a_threshold_that_is_no_integer_is_refused_with_the_range(text):
-    with pytest.raises(config.SettingsError,
-                       match=rf"^FRAUD_THRESHOLD: '{text}' is not an integer \(-1 alerts on everything, 100 on nothing\)$"):
+    with pytest.raises(
+        config.SettingsError,
+        match=rf"^FRAUD_THRESHOLD: '{text}' is not an integer \(-1 alerts on everything, 100 on nothing\)$",
+    ):
         config.from_environment({"FRAUD_THRESHOLD": text})
 
 
@@ -86,6 +90,10 @@ def test_auto_counts_the_cpus_this_process_may_run_on_not_the_machines():
     """As under `taskset -c 0` or a container's cpuset: one CPU allowed, one worker."""
     counted = subprocess.run(
         [sys.executable, "-c", "import config; print(config.from_environment({}).workers)"],
-        cwd=FUNCTIONS_DIR, capture_output=True, text=True, check=True,
-        preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}))
+        cwd=FUNCTIONS_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+        preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}),
+    )
     assert counted.stdout.strip() == "1"

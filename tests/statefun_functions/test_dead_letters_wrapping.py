@@ -19,4 +19,7 @@ def test_a_guarded_async_function_keeps_its_name_and_docstring():
     guarded = dead_letter_on_failure(merchant)
 
     assert (guarded.__name__, guarded.__doc__, guarded.__wrapped__) == (
-        "merchant", "Asks the merchant-score service.", merchant)
+        "merchant",
+        "Asks the merchant-score service.",
+        merchant,
+    )

@@ -32,26 +32,60 @@ from entities_pb2 import (
 from harness import Worker, address, to_function, typed
 
 ASKER = address(TRANSACTION_MANAGER, "t-1")
-TYPENAMES = [t.typename for t in (type_of(Transaction), type_of(ConfirmFraud), type_of(CustomThreshold), type_of(FeatureVector), type_of(FraudScore),
-                                  type_of(MerchantScore), type_of(QueryFraud), type_of(QueryThreshold), type_of(ReportedFraud))]
+TYPENAMES = [
+    t.typename
+    for t in (
+        type_of(Transaction),
+        type_of(ConfirmFraud),
+        type_of(CustomThreshold),
+        type_of(FeatureVector),
+        type_of(FraudScore),
+        type_of(MerchantScore),
+        type_of(QueryFraud),
+        type_of(QueryThreshold),
+        type_of(ReportedFraud),
+    )
+]
 FUNCTIONS = [TRANSACTION_MANAGER, COUNTER, THRESHOLD, MODEL, "ververica/merchant", "ververica/unknown", "x/y"]
 STATE_NAMES = ["transaction", "fraud_count", "merchant_score", "threshold", "scored", "other"]
 
 # Valid requests to every function (the merchant's would call the merchant service: left out).
 CORPUS = [
-    to_function(TRANSACTION_MANAGER, "t-1", [typed(Transaction(account="a", merchant="m", amount=5))],
-                {name: None for name in STATE_NAMES[:5]}).SerializeToString(),
-    to_function(TRANSACTION_MANAGER, "t-1", [typed(ReportedFraud(count=1)),
-                                             typed(MerchantScore(score=3))],
-                {"transaction": typed(Transaction(account="a", merchant="m")), "fraud_count": None,
-                 "merchant_score": None, "threshold": None, "scored": None}).SerializeToString(),
-    to_function(COUNTER, "a", [typed(ConfirmFraud(account="a")), typed(QueryFraud())],
-                {"fraud_count": typed(ReportedFraud(count=2))}, [None, ASKER]).SerializeToString(),
-    to_function(THRESHOLD, "a", [typed(CustomThreshold(account="a", threshold=7)),
-                                 typed(QueryThreshold())],
-                {"threshold": None}, [None, ASKER]).SerializeToString(),
-    to_function(MODEL, "a", [typed(FeatureVector(fraud_count=1, merchant_score=9, amount=3))],
-                {}, [ASKER]).SerializeToString(),
+    to_function(
+        TRANSACTION_MANAGER,
+        "t-1",
+        [typed(Transaction(account="a", merchant="m", amount=5))],
+        {name: None for name in STATE_NAMES[:5]},
+    ).SerializeToString(),
+    to_function(
+        TRANSACTION_MANAGER,
+        "t-1",
+        [typed(ReportedFraud(count=1)), typed(MerchantScore(score=3))],
+        {
+            "transaction": typed(Transaction(account="a", merchant="m")),
+            "fraud_count": None,
+            "merchant_score": None,
+            "threshold": None,
+            "scored": None,
+        },
+    ).SerializeToString(),
+    to_function(
+        COUNTER,
+        "a",
+        [typed(ConfirmFraud(account="a")), typed(QueryFraud())],
+        {"fraud_count": typed(ReportedFraud(count=2))},
+        [None, ASKER],
+    ).SerializeToString(),
+    to_function(
+        THRESHOLD,
+        "a",
+        [typed(CustomThreshold(account="a", threshold=7)), typed(QueryThreshold())],
+        {"threshold": None},
+        [None, ASKER],
+    ).SerializeToString(),
+    to_function(
+        MODEL, "a", [typed(FeatureVector(fraud_count=1, merchant_score=9, amount=3))], {}, [ASKER]
+    ).SerializeToString(),
     to_function(TRANSACTION_MANAGER, "t-2", [typed(FraudScore(score=3))], {}).SerializeToString(),
 ]
 
@@ -110,12 +144,12 @@ def mutated(draw):
         if operation == "flip" and body:
             body[at] ^= draw(st.integers(1, 255))
         elif operation == "cut":
-            del body[at:at + draw(st.integers(1, 16))]
+            del body[at : at + draw(st.integers(1, 16))]
         elif operation == "insert":
             body[at:at] = draw(st.binary(min_size=1, max_size=16))
         else:
             other = draw(st.sampled_from(CORPUS))
-            body[at:] = other[draw(st.integers(0, len(other) - 1)):]
+            body[at:] = other[draw(st.integers(0, len(other) - 1)) :]
     return bytes(body)
 
 
@@ -131,12 +165,22 @@ def arbitrary_requests(draw):
         state = invocation.state.add()
         state.state_name = name
         if draw(st.booleans()):
-            state.state_value.CopyFrom(TypedValue(typename=draw(st.sampled_from(TYPENAMES + ["x/y", ""])),
-                                                  has_value=draw(st.booleans()), value=draw(st.binary(max_size=40))))
+            state.state_value.CopyFrom(
+                TypedValue(
+                    typename=draw(st.sampled_from(TYPENAMES + ["x/y", ""])),
+                    has_value=draw(st.booleans()),
+                    value=draw(st.binary(max_size=40)),
+                )
+            )
     for _ in range(draw(st.integers(0, 4))):
         call = invocation.invocations.add()
-        call.argument.CopyFrom(TypedValue(typename=draw(st.sampled_from(TYPENAMES + ["x/y", ""])),
-                                          has_value=draw(st.booleans()), value=draw(st.binary(max_size=60))))
+        call.argument.CopyFrom(
+            TypedValue(
+                typename=draw(st.sampled_from(TYPENAMES + ["x/y", ""])),
+                has_value=draw(st.booleans()),
+                value=draw(st.binary(max_size=60)),
+            )
+        )
         if draw(st.booleans()):
             call.caller.CopyFrom(address(draw(st.sampled_from(FUNCTIONS)), draw(st.text(min_size=1, max_size=8))))
     return request.SerializeToString()

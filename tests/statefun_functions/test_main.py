@@ -45,8 +45,9 @@ A_TRANSACTION = Transaction(account=ACCOUNT, merchant="Hypergrid", amount=36)
 
 
 def targets(result):
-    return [(f"{m.target.namespace}/{m.target.type}", m.target.id, m.argument.typename)
-            for m in result.outgoing_messages]
+    return [
+        (f"{m.target.namespace}/{m.target.type}", m.target.id, m.argument.typename) for m in result.outgoing_messages
+    ]
 
 
 def dead_letters(result):
@@ -70,6 +71,7 @@ def assert_refused(result, reason_part):
 
 # --- the transaction manager --------------------------------------------------
 
+
 @pytest.fixture
 def manager(functions):
     return Instance(functions, TRANSACTION_MANAGER, TRANSACTION_ID)
@@ -79,8 +81,7 @@ async def test_first_call_negotiates_the_managers_state(functions):
     request = to_function(TRANSACTION_MANAGER, TRANSACTION_ID, [typed(A_TRANSACTION)], state={})
     response = FromFunction.FromString(await RequestReplyHandler(functions).handle_async(request.SerializeToString()))
 
-    missing = {value.state_name: value.type_typename
-               for value in response.incomplete_invocation_context.missing_values}
+    missing = {value.state_name: value.type_typename for value in response.incomplete_invocation_context.missing_values}
     assert missing == {
         "transaction": "com.googleapis/workshop.Transaction",
         "fraud_count": "com.googleapis/workshop.ReportedFraud",
@@ -126,8 +127,9 @@ async def test_the_feature_vector_carries_the_answers_and_the_amount(manager):
     for answer in FEATURE_ANSWERS:
         result = await manager.invoke(answer)
 
-    assert FeatureVector.FromString(result.outgoing_messages[0].argument.value) == \
-        FeatureVector(fraud_count=2, merchant_score=40, amount=36)
+    assert FeatureVector.FromString(result.outgoing_messages[0].argument.value) == FeatureVector(
+        fraud_count=2, merchant_score=40, amount=36
+    )
 
 
 async def score(manager, fraud_score, custom_threshold=0):
@@ -142,8 +144,9 @@ async def test_a_score_above_the_default_threshold_raises_an_alert_keyed_by_acco
     configure(fraud_threshold=50)
     result = await score(manager, fraud_score=51)
 
-    assert alerts(result) == [(ACCOUNT, Alert(transaction_id=TRANSACTION_ID, transaction=A_TRANSACTION,
-                                              score=51, threshold=50))]
+    assert alerts(result) == [
+        (ACCOUNT, Alert(transaction_id=TRANSACTION_ID, transaction=A_TRANSACTION, score=51, threshold=50))
+    ]
 
 
 async def test_a_score_equal_to_the_threshold_raises_no_alert(manager, configure):
@@ -156,14 +159,16 @@ async def test_the_manager_forgets_the_transaction_either_way_but_its_score(mana
     await score(manager, fraud_score)
 
     assert {name: value for name, value in manager.state.items() if value is not None} == {
-        "scored": typed(FraudScore(score=fraud_score))}
+        "scored": typed(FraudScore(score=fraud_score))
+    }
 
 
 async def test_the_scored_marker_expires_after_an_hour(functions):
     request = to_function(TRANSACTION_MANAGER, TRANSACTION_ID, [typed(A_TRANSACTION)], state={})
     response = FromFunction.FromString(await RequestReplyHandler(functions).handle_async(request.SerializeToString()))
-    [marker] = [value for value in response.incomplete_invocation_context.missing_values
-                if value.state_name == "scored"]
+    [marker] = [
+        value for value in response.incomplete_invocation_context.missing_values if value.state_name == "scored"
+    ]
     assert marker.expiration_spec.mode == FromFunction.ExpirationSpec.ExpireMode.AFTER_WRITE
     assert marker.expiration_spec.expire_after_millis == 3600 * 1000
 
@@ -174,11 +179,14 @@ async def test_a_duplicate_of_a_scored_transaction_raises_no_second_alert(manage
     assert_refused(await manager.invoke(typed(A_TRANSACTION)), "scored within the last hour")
 
 
-@pytest.mark.parametrize("custom, fraud_score, alerted", [
-    (80, 70, False),   # a tolerant account: 70 is not above its 80
-    (30, 40, True),    # a strict account: 40 is above its 30, though below the default
-    (0, 40, False),    # no custom threshold: the default (50) applies
-])
+@pytest.mark.parametrize(
+    "custom, fraud_score, alerted",
+    [
+        (80, 70, False),  # a tolerant account: 70 is not above its 80
+        (30, 40, True),  # a strict account: 40 is above its 30, though below the default
+        (0, 40, False),  # no custom threshold: the default (50) applies
+    ],
+)
 async def test_a_custom_threshold_replaces_the_default(manager, configure, custom, fraud_score, alerted):
     configure(fraud_threshold=50)
     found = alerts(await score(manager, fraud_score, custom_threshold=custom))
@@ -189,18 +197,22 @@ async def test_a_custom_threshold_replaces_the_default(manager, configure, custo
 
 
 @pytest.mark.parametrize("default, fraud_score, alerted", [(-1, 0, True), (100, 100, False)])
-async def test_the_default_threshold_ranges_from_alert_all_to_alert_none(manager, configure, default, fraud_score,
-                                                                          alerted):
+async def test_the_default_threshold_ranges_from_alert_all_to_alert_none(
+    manager, configure, default, fraud_score, alerted
+):
     configure(fraud_threshold=default)
     assert bool(alerts(await score(manager, fraud_score))) == alerted
 
 
-@pytest.mark.parametrize("transaction, reason", [
-    (Transaction(account=ACCOUNT, amount=3), "needs an account and a merchant"),
-    (Transaction(merchant="Uparc", amount=3), "needs an account and a merchant"),
-    (Transaction(account=ACCOUNT, merchant="Uparc", amount=-3), "negative amount"),
-    (Transaction(account=ACCOUNT, merchant="U" * 257, amount=3), "longer than 256 characters"),
-])
+@pytest.mark.parametrize(
+    "transaction, reason",
+    [
+        (Transaction(account=ACCOUNT, amount=3), "needs an account and a merchant"),
+        (Transaction(merchant="Uparc", amount=3), "needs an account and a merchant"),
+        (Transaction(account=ACCOUNT, merchant="Uparc", amount=-3), "negative amount"),
+        (Transaction(account=ACCOUNT, merchant="U" * 257, amount=3), "longer than 256 characters"),
+    ],
+)
 async def test_an_incomplete_transaction_is_dead_lettered(manager, transaction, reason):
     letter = assert_refused(await manager.invoke(typed(transaction)), reason)
 
@@ -235,11 +247,13 @@ async def test_a_record_of_another_type_on_the_transactions_topic_is_dead_letter
 
 
 async def test_an_unexpected_message_type_is_dead_lettered(manager):
-    assert_refused(await manager.invoke(typed(ConfirmFraud(account=ACCOUNT))),
-                   "does not take com.googleapis/workshop.ConfirmFraud")
+    assert_refused(
+        await manager.invoke(typed(ConfirmFraud(account=ACCOUNT))), "does not take com.googleapis/workshop.ConfirmFraud"
+    )
 
 
 # --- the fraud counter ---------------------------------------------------------
+
 
 @pytest.fixture
 def counter(functions):
@@ -287,7 +301,8 @@ async def test_expiry_counts_down_and_deletes_the_state_at_zero(counter):
     assert counter.value("fraud_count", ReportedFraud) == ReportedFraud(count=1)
     result = await counter.invoke(typed(ExpireFraud()))
     assert [m.mutation_type for m in result.state_mutations] == [
-        FromFunction.PersistedValueMutation.MutationType.Value("DELETE")]
+        FromFunction.PersistedValueMutation.MutationType.Value("DELETE")
+    ]
     assert counter.value("fraud_count", ReportedFraud) is None
 
 
@@ -316,6 +331,7 @@ async def test_a_query_without_a_caller_is_dead_lettered(counter):
 
 
 # --- the merchant function -------------------------------------------------------
+
 
 async def ask_merchant(functions, name="Hypergrid", instance=None):
     instance = instance or Instance(functions, MERCHANT, name)
@@ -347,7 +363,8 @@ async def test_the_merchant_score_is_cached_for_an_hour(functions, aiohttp_serve
 
     request = to_function(MERCHANT, "Uparc", [typed(QueryMerchantScore())], state={})
     negotiation = FromFunction.FromString(
-        await RequestReplyHandler(functions).handle_async(request.SerializeToString()))
+        await RequestReplyHandler(functions).handle_async(request.SerializeToString())
+    )
     [spec] = negotiation.incomplete_invocation_context.missing_values
     assert spec.expiration_spec.mode == FromFunction.ExpirationSpec.ExpireMode.AFTER_WRITE
     assert spec.expiration_spec.expire_after_millis == 3600 * 1000
@@ -360,8 +377,7 @@ async def test_the_merchant_score_is_cached_for_an_hour(functions, aiohttp_serve
     assert asked == ["Uparc"]
 
 
-async def test_when_the_service_stays_down_the_fallback_score_answers_uncached(functions, worker,
-                                                                              unused_tcp_port):
+async def test_when_the_service_stays_down_the_fallback_score_answers_uncached(functions, worker, unused_tcp_port):
     nothing_listens = f"http://127.0.0.1:{unused_tcp_port}"
     client = MerchantScoreClient(nothing_listens, RetryPolicy(attempts=2, first_backoff_seconds=0.01))
     worker.use_merchant_scores(client)
@@ -375,11 +391,14 @@ async def test_when_the_service_stays_down_the_fallback_score_answers_uncached(f
 
 async def test_the_merchant_function_takes_only_queries(functions):
     instance = Instance(functions, MERCHANT, "Hypergrid")
-    assert_refused(await instance.invoke(typed(ReportedFraud(count=1)), callers=[ASKER]),
-                   "does not take com.googleapis/workshop.ReportedFraud, only com.googleapis/workshop.QueryMerchantScore")
+    assert_refused(
+        await instance.invoke(typed(ReportedFraud(count=1)), callers=[ASKER]),
+        "does not take com.googleapis/workshop.ReportedFraud, only com.googleapis/workshop.QueryMerchantScore",
+    )
 
 
 # --- the threshold function ---------------------------------------------------------
+
 
 @pytest.fixture
 def threshold(functions):
@@ -409,13 +428,16 @@ async def test_a_threshold_of_zero_restores_the_default(threshold):
     assert (await query_threshold(threshold)).threshold == 0
 
 
-@pytest.mark.parametrize("update, reason", [
-    (CustomThreshold(threshold=101, account=ACCOUNT), "from 0 (the default) to 100"),
-    (CustomThreshold(threshold=-5, account=ACCOUNT), "from 0 (the default) to 100"),
-    (CustomThreshold(threshold=40, account="0xOTHER"), "was keyed"),
-    (CustomThreshold(threshold=40), "was keyed"),
-    (CustomThreshold(), "was keyed"),  # an empty record
-])
+@pytest.mark.parametrize(
+    "update, reason",
+    [
+        (CustomThreshold(threshold=101, account=ACCOUNT), "from 0 (the default) to 100"),
+        (CustomThreshold(threshold=-5, account=ACCOUNT), "from 0 (the default) to 100"),
+        (CustomThreshold(threshold=40, account="0xOTHER"), "was keyed"),
+        (CustomThreshold(threshold=40), "was keyed"),
+        (CustomThreshold(), "was keyed"),  # an empty record
+    ],
+)
 async def test_an_invalid_threshold_is_dead_lettered_and_the_old_one_kept(threshold, update, reason):
     await threshold.invoke(typed(CustomThreshold(threshold=70, account=ACCOUNT)))
     assert_refused(await threshold.invoke(typed(update)), reason)
@@ -430,6 +452,7 @@ async def test_a_confirmation_on_the_thresholds_topic_is_dead_lettered(threshold
 
 # --- the model -------------------------------------------------------------------
 
+
 async def model_score(functions, features):
     result = await Instance(functions, MODEL, ACCOUNT).invoke(typed(features), callers=[ASKER])
     [reply] = result.outgoing_messages
@@ -437,11 +460,14 @@ async def model_score(functions, features):
     return FraudScore.FromString(reply.argument.value).score
 
 
-@pytest.mark.parametrize("features, expected", [
-    (FeatureVector(fraud_count=0, merchant_score=0, amount=0), 0),
-    (FeatureVector(fraud_count=1, merchant_score=40, amount=500), 20 + 20 + 15),
-    (FeatureVector(fraud_count=9, merchant_score=100, amount=100_000), 100),
-])
+@pytest.mark.parametrize(
+    "features, expected",
+    [
+        (FeatureVector(fraud_count=0, merchant_score=0, amount=0), 0),
+        (FeatureVector(fraud_count=1, merchant_score=40, amount=500), 20 + 20 + 15),
+        (FeatureVector(fraud_count=9, merchant_score=100, amount=100_000), 100),
+    ],
+)
 async def test_the_model_scores_by_its_documented_formula(functions, features, expected):
     assert await model_score(functions, features) == expected
 

@@ -29,28 +29,38 @@ def topic(result, name, message_class):
 
 # --- the transaction manager ----------------------------------------------------
 
+
 @pytest.fixture
 def manager(functions):
     return Instance(functions, TRANSACTION_MANAGER, "t-1")
 
 
-@pytest.mark.parametrize("transaction", [
-    Transaction(account="A" * 256, merchant="Uparc", amount=3),
-    Transaction(account=ACCOUNT, merchant="M" * 256, amount=3),
-    Transaction(account=ACCOUNT, merchant="Uparc", amount=0),
-])
+@pytest.mark.parametrize(
+    "transaction",
+    [
+        Transaction(account="A" * 256, merchant="Uparc", amount=3),
+        Transaction(account=ACCOUNT, merchant="M" * 256, amount=3),
+        Transaction(account=ACCOUNT, merchant="Uparc", amount=0),
+    ],
+)
 async def test_names_of_256_characters_and_an_amount_of_zero_are_scored(manager, transaction):
     result = await manager.invoke(typed(transaction))
 
     assert topic(result, DEAD_LETTERS_TOPIC, DeadLetter) == []
     assert [(m.target.type, m.target.id) for m in result.outgoing_messages] == [
-        ("counter", transaction.account), ("merchant", transaction.merchant), ("threshold", transaction.account)]
+        ("counter", transaction.account),
+        ("merchant", transaction.merchant),
+        ("threshold", transaction.account),
+    ]
 
 
-@pytest.mark.parametrize("transaction, reason", [
-    (Transaction(account="A" * 257, merchant="Uparc", amount=3), "longer than 256 characters"),
-    (Transaction(account=ACCOUNT, merchant="Uparc", amount=-1), "negative amount (-1)"),
-])
+@pytest.mark.parametrize(
+    "transaction, reason",
+    [
+        (Transaction(account="A" * 257, merchant="Uparc", amount=3), "longer than 256 characters"),
+        (Transaction(account=ACCOUNT, merchant="Uparc", amount=-1), "negative amount (-1)"),
+    ],
+)
 async def test_a_257_character_account_and_an_amount_of_minus_one_are_dead_lettered(manager, transaction, reason):
     result = await manager.invoke(typed(transaction))
 
@@ -85,6 +95,7 @@ async def test_a_negative_custom_threshold_is_no_threshold_of_its_own(manager, c
 
 
 # --- the threshold function --------------------------------------------------------
+
 
 @pytest.fixture
 def threshold(functions):
@@ -124,6 +135,7 @@ async def test_the_log_says_which_threshold_an_account_set(threshold, caplog):
 
 # --- the merchant function ------------------------------------------------------------
 
+
 class ServiceDown:
     """A merchant-score client whose service stays down: what the real one raises after its retries."""
 
@@ -152,6 +164,7 @@ async def test_a_merchant_the_service_cannot_score_gets_50_and_is_asked_about_ag
 
 
 # --- the fraud counter -------------------------------------------------------------------
+
 
 async def test_the_count_of_three_frauds_drops_to_two_when_one_expires(functions):
     counter = Instance(functions, COUNTER, ACCOUNT)

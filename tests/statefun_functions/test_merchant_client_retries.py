@@ -34,10 +34,17 @@ def clock(monkeypatch):
         recorded.timeouts.append(options["timeout"].total)
         return aiohttp.ClientSession(**options)
 
-    monkeypatch.setattr(merchant_client, "asyncio", types.SimpleNamespace(sleep=sleep, TimeoutError=asyncio.TimeoutError))
+    monkeypatch.setattr(
+        merchant_client, "asyncio", types.SimpleNamespace(sleep=sleep, TimeoutError=asyncio.TimeoutError)
+    )
     monkeypatch.setattr(merchant_client, "random", types.SimpleNamespace(uniform=uniform))
-    monkeypatch.setattr(merchant_client, "aiohttp", types.SimpleNamespace(
-        ClientSession=client_session, ClientTimeout=aiohttp.ClientTimeout, ClientError=aiohttp.ClientError))
+    monkeypatch.setattr(
+        merchant_client,
+        "aiohttp",
+        types.SimpleNamespace(
+            ClientSession=client_session, ClientTimeout=aiohttp.ClientTimeout, ClientError=aiohttp.ClientError
+        ),
+    )
     return recorded
 
 
@@ -46,6 +53,7 @@ def service(aiohttp_server):
     """service(answers, policy): a client of a local service giving the answers in turn, and its calls.
 
     An answer is a score (below 200), an HTTP status (200 and above, with no score), a JSON body, or raw text."""
+
     async def start(answers, policy=None):
         policy = policy or RetryPolicy()
         calls = []
@@ -121,9 +129,19 @@ async def test_an_answer_other_than_200_5xx_or_429_is_not_retried(clock, service
     assert clock.sleeps == []
 
 
-@pytest.mark.parametrize("bad_answer", [
-    {"score": -1}, {"score": 101}, {"score": True}, {"score": 50.0}, {"points": 50}, [50], "not JSON", "",
-])
+@pytest.mark.parametrize(
+    "bad_answer",
+    [
+        {"score": -1},
+        {"score": 101},
+        {"score": True},
+        {"score": 50.0},
+        {"points": 50},
+        [50],
+        "not JSON",
+        "",
+    ],
+)
 async def test_an_answer_without_a_score_from_0_to_100_is_retried(clock, service, bad_answer):
     client, calls = await service([bad_answer, 61])
     assert await client.score("Zenlo") == 61

@@ -42,14 +42,18 @@ def keeps_the_new_field(typed_value) -> bool:
 
 # --- messages from a newer producer -----------------------------------------------------
 
+
 async def test_a_transaction_with_a_new_field_is_scored_and_keeps_it(functions):
     manager = Instance(functions, TRANSACTION_MANAGER, TRANSACTION_ID)
     transaction = Transaction(account=ACCOUNT, merchant="Hypergrid", amount=36)
     result = await manager.invoke(newer(transaction))
 
     assert not dead_letters(result)
-    assert [target for target, _, _ in targets(result)] == ["ververica/counter", "ververica/merchant",
-                                                             "ververica/threshold"]
+    assert [target for target, _, _ in targets(result)] == [
+        "ververica/counter",
+        "ververica/merchant",
+        "ververica/threshold",
+    ]
     assert keeps_the_new_field(manager.state["transaction"])
 
 
@@ -70,13 +74,17 @@ async def test_a_threshold_with_a_new_field_is_kept_with_it(functions):
     assert keeps_the_new_field(threshold.state["threshold"])
 
 
-@pytest.mark.parametrize("typename, instance_id, message", [
-    (COUNTER, ACCOUNT, QueryFraud()),
-    (THRESHOLD, ACCOUNT, QueryThreshold()),
-    (MERCHANT, "Hypergrid", QueryMerchantScore()),
-])
-async def test_a_query_from_a_newer_function_is_answered(functions, merchant_service_url, typename, instance_id,
-                                                         message):
+@pytest.mark.parametrize(
+    "typename, instance_id, message",
+    [
+        (COUNTER, ACCOUNT, QueryFraud()),
+        (THRESHOLD, ACCOUNT, QueryThreshold()),
+        (MERCHANT, "Hypergrid", QueryMerchantScore()),
+    ],
+)
+async def test_a_query_from_a_newer_function_is_answered(
+    functions, merchant_service_url, typename, instance_id, message
+):
     result = await Instance(functions, typename, instance_id).invoke(newer(message), callers=[ASKER])
     assert not dead_letters(result)
     assert [(target, to) for target, to, _ in targets(result)] == [(TRANSACTION_MANAGER, TRANSACTION_ID)]
@@ -93,6 +101,7 @@ async def test_a_timer_set_by_a_newer_version_still_expires_its_fraud(functions)
 
 
 # --- state written by a newer version ---------------------------------------------------
+
 
 async def test_the_counter_keeps_a_new_field_of_its_state_through_counting_up_and_down(functions):
     counter = Instance(functions, COUNTER, ACCOUNT)
@@ -140,17 +149,39 @@ async def test_a_transaction_in_flight_with_a_new_field_alerts_with_it(functions
 
 # --- what is refused: bytes that contradict the message -----------------------------------
 
-@pytest.mark.parametrize("typename, instance_id, value_type, wrong, reason", [
-    # A Transaction produced to `confirmed` under an account key: account matches, 2-4 unknown.
-    (COUNTER, ACCOUNT, type_of(ConfirmFraud), Transaction(account=ACCOUNT, merchant="Hypergrid", amount=36),
-     "it is a workshop.Transaction"),
-    # Field 1 is a string in ConfirmFraud, a number in CustomThreshold.
-    (THRESHOLD, ACCOUNT, type_of(CustomThreshold), ConfirmFraud(account=ACCOUNT), "field(s) [1] are not of the type"),
-    # Field 2 is a string in CustomThreshold, a Timestamp in Transaction: the bytes do not parse.
-    (TRANSACTION_MANAGER, TRANSACTION_ID, type_of(Transaction), CustomThreshold(threshold=7, account=ACCOUNT), "not a valid"),
-])
-async def test_a_record_of_another_topic_is_still_dead_lettered(functions, typename, instance_id, value_type, wrong,
-                                                               reason):
+
+@pytest.mark.parametrize(
+    "typename, instance_id, value_type, wrong, reason",
+    [
+        # A Transaction produced to `confirmed` under an account key: account matches, 2-4 unknown.
+        (
+            COUNTER,
+            ACCOUNT,
+            type_of(ConfirmFraud),
+            Transaction(account=ACCOUNT, merchant="Hypergrid", amount=36),
+            "it is a workshop.Transaction",
+        ),
+        # Field 1 is a string in ConfirmFraud, a number in CustomThreshold.
+        (
+            THRESHOLD,
+            ACCOUNT,
+            type_of(CustomThreshold),
+            ConfirmFraud(account=ACCOUNT),
+            "field(s) [1] are not of the type",
+        ),
+        # Field 2 is a string in CustomThreshold, a Timestamp in Transaction: the bytes do not parse.
+        (
+            TRANSACTION_MANAGER,
+            TRANSACTION_ID,
+            type_of(Transaction),
+            CustomThreshold(threshold=7, account=ACCOUNT),
+            "not a valid",
+        ),
+    ],
+)
+async def test_a_record_of_another_topic_is_still_dead_lettered(
+    functions, typename, instance_id, value_type, wrong, reason
+):
     instance = Instance(functions, typename, instance_id)
     assert_refused(await instance.invoke(raw_typed(value_type.typename, wrong.SerializeToString())), reason)
 
@@ -164,13 +195,14 @@ async def test_a_confirmation_with_a_new_field_is_not_mistaken_for_a_transaction
 
 # --- the whole flow --------------------------------------------------------------------
 
-async def test_a_newer_producers_transactions_flow_to_alerts_exactly_once(functions, merchant_service_url,
-                                                                          configure):
+
+async def test_a_newer_producers_transactions_flow_to_alerts_exactly_once(functions, merchant_service_url, configure):
     configure(fraud_threshold=-1)
     flow = Flow(functions)
     for n in range(3):
-        flow.ingress(TRANSACTION_MANAGER, f"t-{n}",
-                     newer(Transaction(account=ACCOUNT, merchant="Hypergrid", amount=10 * n)))
+        flow.ingress(
+            TRANSACTION_MANAGER, f"t-{n}", newer(Transaction(account=ACCOUNT, merchant="Hypergrid", amount=10 * n))
+        )
     await flow.run()
 
     records = flow.topic(ALERTS_TOPIC)

@@ -22,6 +22,7 @@ async def test_a_newer_threshold_that_reads_as_a_transaction_with_a_timestamp_is
     result = await threshold.invoke(raw_typed(type_of(CustomThreshold).typename, record))
 
     assert [record.parse(DeadLetter) for record in egress_records(result) if record.topic == DEAD_LETTERS_TOPIC] == []
-    [answer] = (await threshold.invoke(typed(QueryThreshold()),
-                                       callers=[address(TRANSACTION_MANAGER, "t-1")])).outgoing_messages
+    [answer] = (
+        await threshold.invoke(typed(QueryThreshold()), callers=[address(TRANSACTION_MANAGER, "t-1")])
+    ).outgoing_messages
     assert CustomThreshold.FromString(answer.argument.value).threshold == 70

@@ -98,8 +98,13 @@ def pinned_python():
     return candidate if pathlib.Path(candidate).exists() else None
 
 
-DECLARED_STATE = {TRANSACTION_MANAGER: main.TRANSACTION_MANAGER_STATE, COUNTER: main.COUNTER_STATE,
-                  MERCHANT: main.MERCHANT_STATE, THRESHOLD: main.THRESHOLD_STATE, MODEL: []}
+DECLARED_STATE = {
+    TRANSACTION_MANAGER: main.TRANSACTION_MANAGER_STATE,
+    COUNTER: main.COUNTER_STATE,
+    MERCHANT: main.MERCHANT_STATE,
+    THRESHOLD: main.THRESHOLD_STATE,
+    MODEL: [],
+}
 
 
 def states(typename: str, **values) -> dict:
@@ -139,49 +144,69 @@ def corpus() -> list[bytes]:
         request(tm, "tx-1", [typed(FraudScore(score=80))], states(tm)),
         request(tm, "tx-1", [typed(QueryFraud())], states(tm)),
         request(tm, "tx-1", [raw_typed(type_of(Transaction).typename, b"\xff\xff\xff")], states(tm)),
-        request(tm, "tx-1", [raw_typed(type_of(Transaction).typename, ConfirmFraud(account=account).SerializeToString()
-                                       + b"\x28\x01")], states(tm)),
+        request(
+            tm,
+            "tx-1",
+            [raw_typed(type_of(Transaction).typename, ConfirmFraud(account=account).SerializeToString() + b"\x28\x01")],
+            states(tm),
+        ),
         request(tm, "tx-1", [tx], {}),  # states not yet known to the runtime: negotiation
-        request(tm, "tx-2", [tx, fraud, score, default, typed(FraudScore(score=80))], states(tm),
-                callers=[None, address(COUNTER, account), address(MERCHANT, merchant), address(THRESHOLD, account),
-                         address(MODEL, account)]),
+        request(
+            tm,
+            "tx-2",
+            [tx, fraud, score, default, typed(FraudScore(score=80))],
+            states(tm),
+            callers=[
+                None,
+                address(COUNTER, account),
+                address(MERCHANT, merchant),
+                address(THRESHOLD, account),
+                address(MODEL, account),
+            ],
+        ),
         # the counter
         request(COUNTER, account, [typed(ConfirmFraud(account=account))], states(COUNTER)),
-        request(COUNTER, account, [typed(ConfirmFraud(account=account))],
-                states(COUNTER, fraud_count=fraud)),
+        request(COUNTER, account, [typed(ConfirmFraud(account=account))], states(COUNTER, fraud_count=fraud)),
         request(COUNTER, account, [typed(ConfirmFraud(account="0xOTHER"))], states(COUNTER)),
         request(COUNTER, account, [typed(QueryFraud())], states(COUNTER), [caller]),
         request(COUNTER, account, [typed(QueryFraud())], states(COUNTER, fraud_count=fraud), [caller]),
         request(COUNTER, account, [typed(QueryFraud())], states(COUNTER)),  # no caller
         request(COUNTER, account, [typed(ExpireFraud())], states(COUNTER)),
         request(COUNTER, account, [typed(ExpireFraud())], states(COUNTER, fraud_count=fraud)),
-        request(COUNTER, account, [typed(ExpireFraud())],
-                states(COUNTER, fraud_count=typed(ReportedFraud(count=1)))),
+        request(COUNTER, account, [typed(ExpireFraud())], states(COUNTER, fraud_count=typed(ReportedFraud(count=1)))),
         request(COUNTER, account, [typed(FeatureVector())], states(COUNTER)),
         # the merchant: cached, looked up, fallback
-        request(MERCHANT, merchant, [typed(QueryMerchantScore())],
-                states(MERCHANT, merchant_score=score), [caller]),
-        request(MERCHANT, merchant, [typed(QueryMerchantScore())] * 3, states(MERCHANT),
-                [caller, address(tm, "tx-2"), address(tm, "tx-3")]),
+        request(MERCHANT, merchant, [typed(QueryMerchantScore())], states(MERCHANT, merchant_score=score), [caller]),
+        request(
+            MERCHANT,
+            merchant,
+            [typed(QueryMerchantScore())] * 3,
+            states(MERCHANT),
+            [caller, address(tm, "tx-2"), address(tm, "tx-3")],
+        ),
         request(MERCHANT, "Down", [typed(QueryMerchantScore())], states(MERCHANT), [caller]),
         request(MERCHANT, merchant, [typed(QueryThreshold())], states(MERCHANT), [caller]),
         # the threshold
-        request(THRESHOLD, account, [typed(CustomThreshold(threshold=40, account=account))],
-                states(THRESHOLD)),
-        request(THRESHOLD, account, [typed(CustomThreshold(threshold=0, account=account))],
-                states(THRESHOLD, threshold=custom)),
-        request(THRESHOLD, account, [typed(CustomThreshold(threshold=150, account=account))],
-                states(THRESHOLD)),
-        request(THRESHOLD, account, [typed(CustomThreshold(threshold=40, account="0xOTHER"))],
-                states(THRESHOLD)),
+        request(THRESHOLD, account, [typed(CustomThreshold(threshold=40, account=account))], states(THRESHOLD)),
+        request(
+            THRESHOLD,
+            account,
+            [typed(CustomThreshold(threshold=0, account=account))],
+            states(THRESHOLD, threshold=custom),
+        ),
+        request(THRESHOLD, account, [typed(CustomThreshold(threshold=150, account=account))], states(THRESHOLD)),
+        request(THRESHOLD, account, [typed(CustomThreshold(threshold=40, account="0xOTHER"))], states(THRESHOLD)),
         request(THRESHOLD, account, [typed(QueryThreshold())], states(THRESHOLD), [caller]),
-        request(THRESHOLD, account, [typed(QueryThreshold())] * 2, states(THRESHOLD, threshold=custom),
-                [caller, address(tm, "tx-2")]),
+        request(
+            THRESHOLD,
+            account,
+            [typed(QueryThreshold())] * 2,
+            states(THRESHOLD, threshold=custom),
+            [caller, address(tm, "tx-2")],
+        ),
         # the model
-        request(MODEL, account, [typed(FeatureVector(fraud_count=2, merchant_score=70, amount=36))],
-                {}, [caller]),
-        request(MODEL, account, [typed(FeatureVector(fraud_count=9, merchant_score=100, amount=5000))],
-                {}, [caller]),
+        request(MODEL, account, [typed(FeatureVector(fraud_count=2, merchant_score=70, amount=36))], {}, [caller]),
+        request(MODEL, account, [typed(FeatureVector(fraud_count=9, merchant_score=100, amount=5000))], {}, [caller]),
         request(MODEL, account, [typed(FeatureVector(fraud_count=-1))], {}, [caller]),
         request(MODEL, account, [typed(FeatureVector())], {}),
         # requests the SDK itself refuses
@@ -211,16 +236,26 @@ def without_decode_error_text(answer: bytes) -> bytes:
 def answer(python: str, bodies: list[bytes], tmp_path) -> tuple[str, list[bytes]]:
     corpus_file = tmp_path / "corpus.bin"
     corpus_file.write_bytes(b"".join(struct.pack(">I", len(b)) + b for b in bodies))
-    environment = {**os.environ, "FRAUD_THRESHOLD": "50", "LOG_LEVEL": "CRITICAL",
-                   "MERCHANT_SERVICE_URL": "http://127.0.0.1:9", "PYTHONHASHSEED": "0"}
-    result = subprocess.run([python, "-c", ANSWER, str(FUNCTIONS_DIR), str(corpus_file)], cwd=FUNCTIONS_DIR,
-                            env=environment, capture_output=True, timeout=120)
+    environment = {
+        **os.environ,
+        "FRAUD_THRESHOLD": "50",
+        "LOG_LEVEL": "CRITICAL",
+        "MERCHANT_SERVICE_URL": "http://127.0.0.1:9",
+        "PYTHONHASHSEED": "0",
+    }
+    result = subprocess.run(
+        [python, "-c", ANSWER, str(FUNCTIONS_DIR), str(corpus_file)],
+        cwd=FUNCTIONS_DIR,
+        env=environment,
+        capture_output=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr.decode()[-3000:]
     header, _, data = result.stdout.partition(b"\n")
     answers, at = [], 0
     while at < len(data):
         (n,) = struct.unpack_from(">I", data, at)
-        answers.append(data[at + 4:at + 4 + n])
+        answers.append(data[at + 4 : at + 4 + n])
         at += 4 + n
     return header.decode(), answers
 
@@ -229,7 +264,9 @@ def test_responses_are_byte_identical_on_upb(tmp_path):
     reference = pinned_python()
     if reference is None:
         # CI makes the interpreter first (`make test` runs bench-setup): there, a missing one fails.
-        missing = "no interpreter with the SDK as pinned: set PINNED_PYTHON or run `make bench-setup` (bench/.venv-pinned)"
+        missing = (
+            "no interpreter with the SDK as pinned: set PINNED_PYTHON or run `make bench-setup` (bench/.venv-pinned)"
+        )
         pytest.fail(missing) if os.environ.get("CI") else pytest.skip(missing)
     bodies = corpus()
     pinned_version, pinned = answer(reference, bodies, tmp_path)
@@ -242,8 +279,9 @@ def test_responses_are_byte_identical_on_upb(tmp_path):
             differing.append(index)
             # The one documented difference: protobuf's own DecodeError text, quoted in the
             # reason of the dead letter for a value that does not parse.
-            assert without_decode_error_text(expected) == without_decode_error_text(actual), \
+            assert without_decode_error_text(expected) == without_decode_error_text(actual), (
                 f"request {index}: {pinned_version} and {upb_version} answer differently"
+            )
     assert differing == [CORRUPT_BYTES_CASE], differing
 
     # The corpus reaches every kind of answer (else it proves less than it claims).
@@ -257,10 +295,15 @@ def test_responses_are_byte_identical_on_upb(tmp_path):
             kinds.add("state negotiation")
             continue
         result = response.invocation_result
-        kinds.update(kind for kind, present in [
-            ("message", result.outgoing_messages), ("mutation", result.state_mutations),
-            ("delayed", result.delayed_invocations),
-            ("alert", [e for e in result.outgoing_egresses if b"alerts" in e.argument.value]),
-            ("dead letter", [e for e in result.outgoing_egresses if b"dead-letters" in e.argument.value]),
-        ] if present)
+        kinds.update(
+            kind
+            for kind, present in [
+                ("message", result.outgoing_messages),
+                ("mutation", result.state_mutations),
+                ("delayed", result.delayed_invocations),
+                ("alert", [e for e in result.outgoing_egresses if b"alerts" in e.argument.value]),
+                ("dead letter", [e for e in result.outgoing_egresses if b"dead-letters" in e.argument.value]),
+            ]
+            if present
+        )
     assert kinds == {"refused", "state negotiation", "message", "mutation", "delayed", "alert", "dead letter"}

@@ -51,19 +51,25 @@ async def test_a_batch_far_above_one_mebibyte_is_accepted(client):
     assert len(FromFunction.FromString(await response.read()).invocation_result.outgoing_messages) == 60_000
 
 
-@pytest.mark.parametrize("body, status, reason", [
-    (b"\xff\xff\xff\xff", 400, "is not a serialized StateFun ToFunction"),
-    (b"", 400, "names no target function"),
-    (to_function("ververica/nobody", "1", [], {}).SerializeToString(), 404, "no function ververica/nobody"),
-    (to_function(MODEL, "", [typed(FeatureVector())], {}).SerializeToString(), 400,
-     "names no instance of ververica/model"),
-    # found by the fuzzer: a string field that is not UTF-8 (the target's namespace)
-    (b"\xa2\x06\x05\x0a\x03\x0a\x01\xf6", 400, "is not a serialized StateFun ToFunction"),
-    # CVE-2025-4565: 200,000 start-group tags of an unknown field 99, never closed ...
-    (bytes([0x9B, 0x06]) * 200_000, 400, "is not a serialized StateFun ToFunction"),
-    # ... and well-formed: 20,000 groups nested and closed again, deeper than any parser goes
-    (bytes([0x9B, 0x06]) * 20_000 + bytes([0x9C, 0x06]) * 20_000, 400, "is not a serialized StateFun ToFunction"),
-])
+@pytest.mark.parametrize(
+    "body, status, reason",
+    [
+        (b"\xff\xff\xff\xff", 400, "is not a serialized StateFun ToFunction"),
+        (b"", 400, "names no target function"),
+        (to_function("ververica/nobody", "1", [], {}).SerializeToString(), 404, "no function ververica/nobody"),
+        (
+            to_function(MODEL, "", [typed(FeatureVector())], {}).SerializeToString(),
+            400,
+            "names no instance of ververica/model",
+        ),
+        # found by the fuzzer: a string field that is not UTF-8 (the target's namespace)
+        (b"\xa2\x06\x05\x0a\x03\x0a\x01\xf6", 400, "is not a serialized StateFun ToFunction"),
+        # CVE-2025-4565: 200,000 start-group tags of an unknown field 99, never closed ...
+        (bytes([0x9B, 0x06]) * 200_000, 400, "is not a serialized StateFun ToFunction"),
+        # ... and well-formed: 20,000 groups nested and closed again, deeper than any parser goes
+        (bytes([0x9B, 0x06]) * 20_000 + bytes([0x9C, 0x06]) * 20_000, 400, "is not a serialized StateFun ToFunction"),
+    ],
+)
 async def test_a_bad_request_gets_a_4xx_with_a_one_line_reason(client, caplog, body, status, reason):
     response = await client.post(STATEFUN_PATH, data=body)
     text = await response.text()
@@ -86,19 +92,34 @@ async def test_the_worker_keeps_serving_after_bad_requests(client):
 
 async def test_health_lists_the_five_functions(client):
     body = await (await client.get(HEALTH_PATH)).json()
-    assert body == {"status": "ok", "functions": [
-        "ververica/counter", "ververica/merchant", "ververica/model", "ververica/threshold",
-        "ververica/transaction-manager"]}
+    assert body == {
+        "status": "ok",
+        "functions": [
+            "ververica/counter",
+            "ververica/merchant",
+            "ververica/model",
+            "ververica/threshold",
+            "ververica/transaction-manager",
+        ],
+    }
 
 
 def start_worker(extra_env):
     env = {**os.environ, **extra_env}
-    return subprocess.Popen([sys.executable, "main.py"], cwd=FUNCTIONS_DIR, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "main.py"],
+        cwd=FUNCTIONS_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
-@pytest.mark.parametrize("variable, value", [
-    ("FRAUD_THRESHOLD", "high"), ("FRAUD_WINDOW", "30 days"), ("MERCHANT_SERVICE_URL", "merchant:8002")])
+@pytest.mark.parametrize(
+    "variable, value",
+    [("FRAUD_THRESHOLD", "high"), ("FRAUD_WINDOW", "30 days"), ("MERCHANT_SERVICE_URL", "merchant:8002")],
+)
 def test_an_invalid_setting_stops_the_worker_naming_the_variable(variable, value):
     worker = start_worker({variable: value})
     output, _ = worker.communicate(timeout=30)

@@ -39,6 +39,7 @@ def a_function_with_a_bug():
 
 # --- the endpoint --------------------------------------------------------------------
 
+
 async def test_an_exception_in_a_function_is_a_500_logged_with_its_traceback(aiohttp_client, caplog):
     client = await aiohttp_client(server.create_app(a_function_with_a_bug()))
     body = to_function("test/buggy", "7", [typed(FeatureVector())], {}).SerializeToString()
@@ -101,6 +102,7 @@ async def test_each_shutdown_callback_runs_once_when_the_endpoint_stops(function
 
 # --- serving ---------------------------------------------------------------------------
 
+
 @pytest.fixture
 def run_app(monkeypatch):
     """Records how serve() calls aiohttp's run_app, instead of serving."""
@@ -113,13 +115,13 @@ def settings(**values):
     return config.from_environment({"PORT": "8123", **values})
 
 
-def test_serve_listens_where_configured_without_access_log_and_gives_requests_5_s_to_finish(run_app, functions,
-                                                                                              caplog):
+def test_serve_listens_where_configured_without_access_log_and_gives_requests_5_s_to_finish(run_app, functions, caplog):
     caplog.set_level("INFO")
     server.serve(functions, settings(BIND_ADDRESS="0.0.0.0"))
 
-    assert run_app == [dict(host="0.0.0.0", port=8123, reuse_port=None, access_log=None, shutdown_timeout=5.0,
-                            print=None)]
+    assert run_app == [
+        dict(host="0.0.0.0", port=8123, reuse_port=None, access_log=None, shutdown_timeout=5.0, print=None)
+    ]
     assert "stopped" in caplog.text
 
 
@@ -138,9 +140,14 @@ def test_a_port_that_cannot_be_had_stops_serve_with_the_reason(monkeypatch, func
 
 
 def start_worker(port, **env):
-    return subprocess.Popen([sys.executable, "main.py"], cwd=FUNCTIONS_DIR,
-                            env={**os.environ, "PORT": str(port), **env},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "main.py"],
+        cwd=FUNCTIONS_DIR,
+        env={**os.environ, "PORT": str(port), **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def test_one_worker_on_a_taken_port_stops_with_the_reason(unused_tcp_port):
@@ -197,15 +204,19 @@ def signal_handlers():
         signal.signal(number, handler)
 
 
-@pytest.mark.parametrize("outcome, status", [
-    (None, 0),                  # stopped by SIGTERM: serve() returns
-    (SystemExit(None), 0),
-    (SystemExit(3), 3),
-    (SystemExit("python-worker: cannot listen on 127.0.0.1:8123: Address already in use"), 1),
-    (RuntimeError("a bug"), 1),
-])
-def test_a_server_process_exits_with_a_status_the_parent_reports(signal_handlers, monkeypatch, functions, capsys,
-                                                                 caplog, outcome, status):
+@pytest.mark.parametrize(
+    "outcome, status",
+    [
+        (None, 0),  # stopped by SIGTERM: serve() returns
+        (SystemExit(None), 0),
+        (SystemExit(3), 3),
+        (SystemExit("python-worker: cannot listen on 127.0.0.1:8123: Address already in use"), 1),
+        (RuntimeError("a bug"), 1),
+    ],
+)
+def test_a_server_process_exits_with_a_status_the_parent_reports(
+    signal_handlers, monkeypatch, functions, capsys, caplog, outcome, status
+):
     def serve(*args, **options):
         if outcome is not None:
             raise outcome
@@ -222,20 +233,24 @@ def test_a_server_process_exits_with_a_status_the_parent_reports(signal_handlers
 
 def test_a_server_process_whose_parent_died_first_exits_at_once():
     """The parent can die between fork() and end_with_parent(): its SIGTERM would never come."""
-    script = ("import os, time, server\n"
-              "parent = os.getpid()\n"
-              "if os.fork():\n"
-              "    os._exit(0)\n"
-              "while os.getppid() == parent:\n"
-              "    time.sleep(0.01)\n"
-              "server.end_with_parent(parent)\n"
-              "print('still running', flush=True)\n")
-    orphan = subprocess.run([sys.executable, "-c", script], cwd=FUNCTIONS_DIR, capture_output=True, text=True,
-                            timeout=30)
+    script = (
+        "import os, time, server\n"
+        "parent = os.getpid()\n"
+        "if os.fork():\n"
+        "    os._exit(0)\n"
+        "while os.getppid() == parent:\n"
+        "    time.sleep(0.01)\n"
+        "server.end_with_parent(parent)\n"
+        "print('still running', flush=True)\n"
+    )
+    orphan = subprocess.run(
+        [sys.executable, "-c", script], cwd=FUNCTIONS_DIR, capture_output=True, text=True, timeout=30
+    )
     assert orphan.stdout == ""
 
 
 # --- probing the port before sharing it ----------------------------------------------------
+
 
 @pytest.fixture
 def ipv4_listener():
@@ -283,6 +298,7 @@ def test_bind_address_all_ipv6_interfaces_is_probed_on_the_ipv6_loopback_for_hal
 
 
 # --- the event loop ---------------------------------------------------------------------
+
 
 @pytest.fixture
 def restore_event_loop_policy():

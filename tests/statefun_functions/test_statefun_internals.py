@@ -27,10 +27,13 @@ def changes_then_rolls_back():
         context.storage.count = ReportedFraud(count=count)
         value, value_type = ReportedFraud(count=count), type_of(ReportedFraud)
         context.send(message_builder(target_typename="test/other", target_id="a", value=value, value_type=value_type))
-        context.send_after(timedelta(seconds=1), message_builder(target_typename="test/other", target_id="a",
-                                                                 value=value, value_type=value_type))
-        context.send_egress(kafka_egress_message(typename=KAFKA_EGRESS, topic="t", key="k", value=value,
-                                                 value_type=value_type))
+        context.send_after(
+            timedelta(seconds=1),
+            message_builder(target_typename="test/other", target_id="a", value=value, value_type=value_type),
+        )
+        context.send_egress(
+            kafka_egress_message(typename=KAFKA_EGRESS, topic="t", key="k", value=value, value_type=value_type)
+        )
 
     @functions.bind(typename="test/rolls-back", specs=[ValueSpec(name="count", type=type_of(ReportedFraud))])
     def rolls_back(context, message):

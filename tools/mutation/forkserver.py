@@ -21,9 +21,22 @@ import signal
 import socket
 import sys
 
-LIBRARIES = ("pytest", "_pytest.python", "_pytest.assertion.rewrite", "pytest_asyncio", "pytest_aiohttp",
-             "hypothesis", "_hypothesis_pytestplugin", "aiohttp", "aiohttp.web", "aiohttp.test_utils",
-             "google.protobuf", "statefun", "psutil", "uvloop")
+LIBRARIES = (
+    "pytest",
+    "_pytest.python",
+    "_pytest.assertion.rewrite",
+    "pytest_asyncio",
+    "pytest_aiohttp",
+    "hypothesis",
+    "_hypothesis_pytestplugin",
+    "aiohttp",
+    "aiohttp.web",
+    "aiohttp.test_utils",
+    "google.protobuf",
+    "statefun",
+    "psutil",
+    "uvloop",
+)
 
 
 def serve(path: str) -> None:
@@ -60,6 +73,7 @@ def run_pytest(connection, listener, args, output) -> int:
         os.dup2(log, 1)
         os.dup2(log, 2)
         import pytest
+
         status = pytest.main(args)
         sys.stdout.flush()
         sys.stderr.flush()
@@ -67,6 +81,12 @@ def run_pytest(connection, listener, args, output) -> int:
     while True:
         done, wait_status = os.waitpid(pid, os.WNOHANG)
         if done:
+            # What the test run started and left behind (a mutant of main.py that serves
+            # forever, say) is in its process group: it goes with it.
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             return os.waitstatus_to_exitcode(wait_status)
         readable, _, _ = select.select([connection], [], [], 0.05)
         if readable and not connection.recv(1):  # the client is gone

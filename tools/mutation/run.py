@@ -71,6 +71,7 @@ def main() -> int:
 
 # --- running cosmic-ray ------------------------------------------------------------------
 
+
 def mutate(module: str, survivors_only: bool) -> None:
     tree = WORK / Path(module).stem
     session = tree / "session.sqlite"
@@ -86,8 +87,9 @@ def mutate(module: str, survivors_only: bool) -> None:
     Path(socket_path).unlink(missing_ok=True)
     # A mutant of main.py may serve on import: on a port of its own, not the workshop's 8000.
     environment = {**os.environ, "PORT": str(free_port())}
-    server = subprocess.Popen([sys.executable, str(HERE / "forkserver.py"), "serve", socket_path], cwd=tree,
-                              env=environment)
+    server = subprocess.Popen(
+        [sys.executable, str(HERE / "forkserver.py"), "serve", socket_path], cwd=tree, env=environment
+    )
     try:
         while not Path(socket_path).exists():
             assert server.poll() is None, "forkserver.py did not start"
@@ -109,11 +111,13 @@ def mutate(module: str, survivors_only: bool) -> None:
             "excluded-modules = []\n"
             f"test-command = {json.dumps(' '.join(quote(arg) for arg in test_command))}\n"
             "[cosmic-ray.distributor]\n"
-            'name = "local"\n')
+            'name = "local"\n'
+        )
         if survivors_only:
             with sqlite3.connect(session) as db:  # cosmic-ray's own tables: forget the survivors' results
-                db.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED' OR instr(output, ?)",
-                           (NO_TEST_RUN,))
+                db.execute(
+                    "DELETE FROM work_results WHERE test_outcome = 'SURVIVED' OR instr(output, ?)", (NO_TEST_RUN,)
+                )
         else:
             cosmic_ray("init", config, session, cwd=tree)
         print(f"{module}: testing {pending(session)} mutant(s), timeout {timeout:.0f} s each", flush=True)
@@ -141,9 +145,17 @@ def pytest_args(tree: Path, module: str) -> list:
     everything = sorted(path.name for path in (tree / TESTS).glob("test_*.py") if path.name not in NOT_RUN)
     own = [name for name in everything if name == f"test_{stem}.py" or name.startswith(f"test_{stem}_")]
     rest = sorted(set(everything) - set(own), key=lambda name: (name in SLOW_LAST, name))
-    return ["-x", "-q", "-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning",
-            "-m", "not e2e and not docker",
-            *[str(TESTS / name) for name in own + rest]]
+    return [
+        "-x",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-W",
+        "ignore::pytest.PytestAssertRewriteWarning",
+        "-m",
+        "not e2e and not docker",
+        *[str(TESTS / name) for name in own + rest],
+    ]
 
 
 def free_port() -> int:
@@ -157,13 +169,16 @@ def quote(arg: str) -> str:
 
 
 def cosmic_ray(command: str, config: Path, session: Path, cwd: Path) -> None:
-    subprocess.run([str(BIN / "cosmic-ray"), "--verbosity", "ERROR", command, str(config), str(session)],
-                   cwd=cwd, check=True)
+    subprocess.run(
+        [str(BIN / "cosmic-ray"), "--verbosity", "ERROR", command, str(config), str(session)], cwd=cwd, check=True
+    )
 
 
 def pending(session: Path) -> int:
     with sqlite3.connect(session) as db:
-        return db.execute("SELECT (SELECT count(*) FROM work_items) - (SELECT count(*) FROM work_results)").fetchone()[0]
+        return db.execute("SELECT (SELECT count(*) FROM work_items) - (SELECT count(*) FROM work_results)").fetchone()[
+            0
+        ]
 
 
 def show_progress(module: str, session: Path, done: threading.Event) -> None:
@@ -175,6 +190,7 @@ def show_progress(module: str, session: Path, done: threading.Event) -> None:
 
 # --- the report ----------------------------------------------------------------------------
 
+
 def report(modules: list) -> bool:
     equivalent = read_equivalent()
     used = set()
@@ -185,10 +201,17 @@ def report(modules: list) -> bool:
             rows.append(f"{module:<20} (not run)")
             ok = False
             continue
-        results = [json.loads(line) for line in subprocess.run(
-            [str(BIN / "cosmic-ray"), "dump", str(session)], capture_output=True, text=True, check=True).stdout.splitlines()]
-        tested = [(item["mutations"][0], result) for item, result in results
-                  if result and result["worker_outcome"] == "normal" and NO_TEST_RUN not in (result["output"] or "")]
+        results = [
+            json.loads(line)
+            for line in subprocess.run(
+                [str(BIN / "cosmic-ray"), "dump", str(session)], capture_output=True, text=True, check=True
+            ).stdout.splitlines()
+        ]
+        tested = [
+            (item["mutations"][0], result)
+            for item, result in results
+            if result and result["worker_outcome"] == "normal" and NO_TEST_RUN not in (result["output"] or "")
+        ]
         survivors = [(mutation, result) for mutation, result in tested if result["test_outcome"] == "survived"]
         explained = 0
         for mutation, result in survivors:
@@ -205,11 +228,15 @@ def report(modules: list) -> bool:
         target = TARGETS.get(module, DEFAULT_TARGET)
         ok &= score >= target and not untested
         raw = 100.0 * killed / len(tested) if tested else 100.0
-        rows.append(f"{module:<20} {len(tested):>7} {killed:>7} {len(survivors) - explained:>9} {explained:>11} "
-                    f"{score:>6.1f} % {raw:>8.1f} %{'' if score >= target else f'  below {target:.0f} %'}"
-                    f"{f'  ({untested} not tested)' if untested else ''}")
-    print(f"\n{'module':<20} {'mutants':>7} {'killed':>7} {'survived':>9} {'equivalent':>11} {'score':>8} "
-          f"{'killed/all':>10}")
+        rows.append(
+            f"{module:<20} {len(tested):>7} {killed:>7} {len(survivors) - explained:>9} {explained:>11} "
+            f"{score:>6.1f} % {raw:>8.1f} %{'' if score >= target else f'  below {target:.0f} %'}"
+            f"{f'  ({untested} not tested)' if untested else ''}"
+        )
+    print(
+        f"\n{'module':<20} {'mutants':>7} {'killed':>7} {'survived':>9} {'equivalent':>11} {'score':>8} "
+        f"{'killed/all':>10}"
+    )
     print("\n".join(rows))
     if gaps:
         print(f"\n{len(gaps)} surviving mutant(s), not in tools/mutation/equivalent.txt:\n")
@@ -243,10 +270,17 @@ def mutated_lines(diff: str) -> str:
 
 
 def describe(module: str, mutation: dict, diff: str) -> str:
-    changed = [f"    {line[0]} {line[1:].strip()}" for line in diff.splitlines()
-               if line[:1] in "+-" and not line.startswith(("+++", "---"))]
-    return "\n".join([f"{module}:{mutation['start_pos'][0]} {mutation['operator_name']} "
-                      f"(in {mutation['definition_name']})", *changed])
+    changed = [
+        f"    {line[0]} {line[1:].strip()}"
+        for line in diff.splitlines()
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
+    return "\n".join(
+        [
+            f"{module}:{mutation['start_pos'][0]} {mutation['operator_name']} (in {mutation['definition_name']})",
+            *changed,
+        ]
+    )
 
 
 if __name__ == "__main__":
