@@ -32,6 +32,9 @@ help:
 	@echo "                        generated code, architecture.svg and Docker files up to date and valid"
 	@echo "make images             re-render images/architecture.svg from its Graphviz source"
 	@echo "make lock               rewrite constraints.txt from .venv"
+	@echo "make exercise [NAME=..]  the exercises, one per line; with NAME, put its starting point in place"
+	@echo "make check-exercise NAME=.. [UPGRADE=1]  check your work, with a hint for each check that fails"
+	@echo "make solution NAME=.. [RESTORE=1]  show the reference answer; RESTORE=1 puts it back (your attempt stashed)"
 	@echo "make mutation [MODULES=main.py ..] [JOBS=2]  mutation testing of statefun-functions/ (long: run it under nice)"
 	@echo "make clean              remove the venvs and caches this Makefile made"
 
@@ -156,6 +159,23 @@ logs:
 restart:
 	@test -n "$(SERVICE)" || { echo "usage: make restart SERVICE=python-worker"; exit 2; }
 	$(PY) local/workshop.py restart $(SERVICE)
+
+# --- exercises: starting points, checks, answers (exercises/exercise.py says how) ---------
+
+NAME ?=
+.PHONY: exercise check-exercise solution
+
+exercise:
+	@$(PYTHON) exercises/exercise.py $(if $(NAME),start $(NAME),list)
+
+check-exercise: setup
+	@test -n "$(NAME)" || { echo "usage: make check-exercise NAME=<one of \`make exercise\`> [UPGRADE=1]"; exit 2; }
+	@PYTHONPATH=statefun-functions:simulator:tests:tests/e2e $(PY) exercises/exercise.py check $(NAME) \
+		$(if $(UPGRADE),--upgrade)
+
+solution:
+	@test -n "$(NAME)" || { echo "usage: make solution NAME=<one of \`make exercise\`> [RESTORE=1]"; exit 2; }
+	@$(PYTHON) exercises/exercise.py solution $(NAME) $(if $(RESTORE),--restore)
 
 # --- mutation testing (tools/mutation/run.py says how; not part of `make test`) ------------
 # .venv-mutation is .venv (the same uv, override and constraints) plus cosmic-ray.

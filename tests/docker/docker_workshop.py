@@ -9,7 +9,6 @@ fixed in docker-compose.yml, so the copy runs the very services a user gets.
 import os
 import pathlib
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,25 +18,6 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 PROJECT = "statefun-workshop"
 # The end-to-end suite's tools (Kafka reader and producer, expectations; tests/e2e is on
 # pytest's pythonpath, pyproject.toml) serve this suite too.
-
-
-def copy_of_the_repository(target: pathlib.Path) -> pathlib.Path:
-    listed = (
-        subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=ROOT,
-            capture_output=True,
-            check=True,
-        )
-        .stdout.decode()
-        .split("\0")
-    )
-    for name in filter(None, listed):
-        source = ROOT / name
-        if source.is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)
-    return target
 
 
 def docker_ready() -> dict:

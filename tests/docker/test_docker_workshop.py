@@ -23,10 +23,11 @@ import urllib.request
 import pytest
 
 import kafka_topics
-from docker_workshop import ROOT, DockerWorkshop, copy_of_the_repository, docker_ready, edit
+from docker_workshop import ROOT, DockerWorkshop, docker_ready, edit
 from entities_pb2 import Alert, ConfirmFraud, CustomThreshold, Transaction
 from expectations import QUIET_SECONDS, account, alerted, merchant_scoring, score, send_transaction, settle_all
 from local_workshop import Producer, TopicReader, rest, wait_for
+from scratch import copy_of_the_repository
 
 pytestmark = pytest.mark.docker
 

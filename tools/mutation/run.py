@@ -136,7 +136,7 @@ def copy_tests(tree: Path) -> None:
     for folder in ("simulator", "tests/statefun_functions"):
         shutil.rmtree(tree / folder, ignore_errors=True)
         shutil.copytree(ROOT / folder, tree / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pytest.ini", "tests/conftest.py", "tests/harness.py"):
+    for name in ("pyproject.toml", "tests/harness.py"):  # pytest settings, its pythonpath included
         shutil.copy2(ROOT / name, tree / name)
 
 

@@ -1,0 +1,65 @@
+"""Each exercise's starting point runs on the real runtime: the pipeline lacks the feature,
+nothing else. Every transaction still reaches an alert, and nothing is dead-lettered."""
+
+import shutil
+import subprocess
+
+import pytest
+
+import kafka_topics
+from entities_pb2 import Transaction
+from expectations import ALERT_TIMEOUT, QUIET_SECONDS, account, alerted, merchant_scoring, send_transaction
+from local_workshop import ROOT, TopicReader
+
+EXERCISES = sorted(folder.name for folder in (ROOT / "exercises").iterdir() if (folder / "start.patch").exists())
+
+
+def starting_point(folder, name: str):
+    """statefun-functions/ and module.yaml as `make exercise NAME=name` leaves them, in `folder`."""
+    shutil.copytree(
+        ROOT / "statefun-functions", folder / "statefun-functions", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    (folder / "statefun-runtime").mkdir()
+    shutil.copy2(ROOT / "statefun-runtime" / "module.yaml", folder / "statefun-runtime" / "module.yaml")
+    subprocess.run(["git", "apply", str(ROOT / "exercises" / name / "start.patch")], cwd=folder, check=True)
+    return folder / "statefun-functions", folder / "statefun-runtime" / "module.yaml"
+
+
+@pytest.fixture
+def restarted(workshop):
+    """The workshop restarted as a test says; afterwards, as shipped again."""
+    environment = dict(workshop.environment)
+
+    def restart(functions, module, **settings) -> None:
+        workshop.down()
+        workshop.environment = {**environment, **settings}
+        workshop.up(functions=functions, module=module)
+
+    yield restart
+    workshop.environment = environment
+    workshop.down()
+    workshop.up()
+
+
+@pytest.mark.parametrize("name", EXERCISES)
+def test_the_starting_point_runs_on_the_real_runtime(restarted, producer, alerts, tmp_path, name):
+    functions, module = starting_point(tmp_path, name)
+    # The model's starting point scores everything 0: a threshold of -1 still alerts on each.
+    restarted(functions, module, FRAUD_THRESHOLD="-1")
+    dead_letters = TopicReader(kafka_topics.DEAD_LETTERS)
+    expected = [account(f"start-{name}-{number}") for number in range(10)]
+    for transaction_id in expected:
+        transaction = Transaction(account=account(f"start-{name}"), merchant=merchant_scoring(60, 80), amount=700)
+        send_transaction(producer, transaction_id, transaction)
+    producer.flush()
+
+    prefix = f"start-{name}-"
+    alerts.read_until(
+        f"{len(expected)} alerts", lambda records: set(expected) <= set(alerted(records, prefix)), ALERT_TIMEOUT
+    )
+    got = alerted(alerts.read_for(QUIET_SECONDS), prefix)
+    letters = [r for r in dead_letters.read_for(1) if r.key.decode().startswith(prefix)]
+    dead_letters.close()
+    print(f"\nstarting point of {name}: {len(expected)} transactions, {len(got)} alerts, {len(letters)} dead letters")
+    assert sorted(got) == sorted(expected)
+    assert not letters
