@@ -4,7 +4,7 @@
                                              [--warmup 15] [--measure 60] [--short] [--list]
 
 For each variant (a set of flink-conf.yaml/module.yaml changes, or another python-worker; see
-VARIANTS) it brings the whole topology up once (bench/launch.py around local/workshop.py,
+VARIANTS) it brings the whole topology up once (local/workshop.py up with the variant's options,
 FRAUD_THRESHOLD=-1 so that every transaction alerts) and steps the offered load. A step is one
 `simulator.py produce --rate R` process sending for warm-up + measure seconds; only the
 measure window counts:
@@ -48,8 +48,8 @@ import kafka_topics  # noqa: E402
 from entities_pb2 import Alert  # noqa: E402
 
 PINNED = str(BENCH / ".venv-pinned" / "bin" / "python")  # protobuf 3.20.3, as the SDK pins it
-FAST = str(BENCH / ".venv-fast" / "bin" / "python")      # the bench tools; runs the producers
-WORKSHOP = str(ROOT / ".venv" / "bin" / "python")        # make setup's: the launcher, supervisord, python-worker
+FAST = str(BENCH / ".venv-fast" / "bin" / "python")  # the bench tools; runs the producers
+WORKSHOP = str(ROOT / ".venv" / "bin" / "python")  # make setup's: the launcher, supervisord, python-worker
 LOCK = "/tmp/workshop-topology.lock"
 BOOTSTRAP = "127.0.0.1:9092"
 FLINK_REST = "http://127.0.0.1:8001"
@@ -59,39 +59,65 @@ PROGRAMS = ["kafka-broker", "master", "worker", "python-worker", "merchant-servi
 @dataclasses.dataclass
 class Variant:
     """What differs from the workshop as shipped."""
+
     description: str
-    flink: dict = dataclasses.field(default_factory=dict)   # flink-conf.yaml keys
+    flink: dict = dataclasses.field(default_factory=dict)  # flink-conf.yaml keys
     endpoint: dict = dataclasses.field(default_factory=dict)  # module.yaml's http endpoint spec keys
-    worker_python: str | None = None                          # None: make setup's venv, as shipped
-    workers: str | None = None                                # None: WORKERS as shipped (auto)
+    worker_python: str | None = None  # None: make setup's venv, as shipped
+    workers: str | None = None  # None: WORKERS as shipped (auto)
 
 
 VARIANTS = {
     "shipped": Variant("flink-conf.yaml, module.yaml and python-worker exactly as shipped"),
-    "checkpoints-2s": Variant("checkpoints every 2 s instead of 10 s",
-                              flink={"execution.checkpointing.interval": "2s"}),
+    "checkpoints-2s": Variant(
+        "checkpoints every 2 s instead of 10 s", flink={"execution.checkpointing.interval": "2s"}
+    ),
     "checkpoints-1s": Variant("checkpoints every 1 s", flink={"execution.checkpointing.interval": "1s"}),
-    "hashmap": Variant("state on the heap (HashMapStateBackend) instead of RocksDB",
-                       flink={"state.backend": "hashmap", "state.backend.incremental": "false"}),
-    "buffer-timeout-10ms": Variant("network buffers flushed after 10 ms instead of 100 ms",
-                                   flink={"execution.buffer-timeout": "10ms"}),
+    "hashmap": Variant(
+        "state on the heap (HashMapStateBackend) instead of RocksDB",
+        flink={"state.backend": "hashmap", "state.backend.incremental": "false"},
+    ),
+    "buffer-timeout-10ms": Variant(
+        "network buffers flushed after 10 ms instead of 100 ms", flink={"execution.buffer-timeout": "10ms"}
+    ),
     "object-reuse": Variant("pipeline.object-reuse: true", flink={"pipeline.object-reuse": "true"}),
-    "max-per-task-1024": Variant("statefun.async.max-per-task 1024 instead of 256",
-                                 flink={"statefun.async.max-per-task": "1024"}),
-    "max-per-task-64": Variant("statefun.async.max-per-task 64 instead of 256",
-                               flink={"statefun.async.max-per-task": "64"}),
+    "max-per-task-1024": Variant(
+        "statefun.async.max-per-task 1024 instead of 256", flink={"statefun.async.max-per-task": "1024"}
+    ),
+    "max-per-task-64": Variant(
+        "statefun.async.max-per-task 64 instead of 256", flink={"statefun.async.max-per-task": "64"}
+    ),
     "batch-10": Variant("maxNumBatchRequests 10 instead of 1000", endpoint={"maxNumBatchRequests": 10}),
     "one-worker-process": Variant("python-worker with WORKERS=1", workers="1"),
-    "pinned-worker": Variant("python-worker on the SDK's own pins (protobuf 3.20.3, pure Python), WORKERS=1",
-                             worker_python=PINNED, workers="1"),
+    "pinned-worker": Variant(
+        "python-worker on the SDK's own pins (protobuf 3.20.3, pure Python), WORKERS=1",
+        worker_python=PINNED,
+        workers="1",
+    ),
 }
 
 
 def launcher(*args, environment, timeout=600) -> None:
-    result = subprocess.run([WORKSHOP, str(BENCH / "launch.py"), *args], env=environment, cwd=ROOT,
-                            capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(
+        [WORKSHOP, str(ROOT / "local" / "workshop.py"), *args],
+        env=environment,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if result.returncode != 0:
-        raise SystemExit(f"launch.py {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        raise SystemExit(f"workshop.py {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+
+
+def launcher_options(variant: Variant, module) -> list[str]:
+    """The variant, as local/workshop.py up's options."""
+    options = [f"--flink-setting={key}={value}" for key, value in variant.flink.items()]
+    if variant.worker_python:
+        options.append(f"--worker-python={variant.worker_python}")
+    if module:
+        options.append(f"--module={module}")
+    return options
 
 
 def rest(path: str):
@@ -107,8 +133,9 @@ def program_pids() -> dict:
     pids = {}
     conf = ROOT / ".local-run" / "supervisord.conf"
     for name in PROGRAMS:
-        out = subprocess.run([WORKSHOP, "-m", "supervisor.supervisorctl", "-c", str(conf), "pid", name],
-                             capture_output=True, text=True).stdout.strip()
+        out = subprocess.run(
+            [WORKSHOP, "-m", "supervisor.supervisorctl", "-c", str(conf), "pid", name], capture_output=True, text=True
+        ).stdout.strip()
         if out.isdigit() and out != "0":
             pids[name] = int(out)
     return pids
@@ -131,8 +158,9 @@ def delivered_rate(read_times, start: float, end: float) -> float:
             index += 1
         points.append(index)
     mean_k, mean_n = seconds / 2, statistics.mean(points)
-    return (sum((k - mean_k) * (n - mean_n) for k, n in enumerate(points))
-            / sum((k - mean_k) ** 2 for k in range(seconds + 1)))
+    return sum((k - mean_k) * (n - mean_n) for k, n in enumerate(points)) / sum(
+        (k - mean_k) ** 2 for k in range(seconds + 1)
+    )
 
 
 def percentile(values, q):
@@ -165,7 +193,7 @@ class Sampler(threading.Thread):
                     rss += p.memory_info().rss
                 except psutil.NoSuchProcess:
                     pass
-            out[name] = (cpu, rss / 2 ** 20)
+            out[name] = (cpu, rss / 2**20)
         return out
 
     def run(self):
@@ -173,17 +201,27 @@ class Sampler(threading.Thread):
         while self.running:
             time.sleep(1)
             now, current = time.monotonic(), self.totals()
-            self.samples.append({"t": time.time(), **{
-                name: {"cores": (cpu - previous.get(name, (cpu,))[0]) / (now - then), "rss_mb": rss}
-                for name, (cpu, rss) in current.items()}})
+            self.samples.append(
+                {
+                    "t": time.time(),
+                    **{
+                        name: {"cores": (cpu - previous.get(name, (cpu,))[0]) / (now - then), "rss_mb": rss}
+                        for name, (cpu, rss) in current.items()
+                    },
+                }
+            )
             previous, then = current, now
 
     def usage(self, start: float, end: float) -> dict:
         window = [s for s in self.samples if start <= s["t"] <= end]
         names = {name for s in window for name in s if name != "t"}
-        return {name: {"cores": round(statistics.mean(s[name]["cores"] for s in window if name in s), 3),
-                       "rss_mb_max": round(max(s[name]["rss_mb"] for s in window if name in s))}
-                for name in sorted(names)}
+        return {
+            name: {
+                "cores": round(statistics.mean(s[name]["cores"] for s in window if name in s), 3),
+                "rss_mb_max": round(max(s[name]["rss_mb"] for s in window if name in s)),
+            }
+            for name in sorted(names)
+        }
 
 
 class Alerts(threading.Thread):
@@ -194,9 +232,14 @@ class Alerts(threading.Thread):
         self.records = []
         self.lock = threading.Lock()
         self.running = True
-        self.consumer = KafkaConsumer(kafka_topics.ALERTS, bootstrap_servers=BOOTSTRAP,
-                                      isolation_level="read_committed", auto_offset_reset="earliest",
-                                      group_id=None, fetch_max_wait_ms=50)
+        self.consumer = KafkaConsumer(
+            kafka_topics.ALERTS,
+            bootstrap_servers=BOOTSTRAP,
+            isolation_level="read_committed",
+            auto_offset_reset="earliest",
+            group_id=None,
+            fetch_max_wait_ms=50,
+        )
 
     def run(self):
         while self.running:
@@ -237,8 +280,14 @@ class SecondConsumer:
 
 
 def count_alerts(path: pathlib.Path) -> None:
-    consumer = KafkaConsumer(kafka_topics.ALERTS, bootstrap_servers=BOOTSTRAP, isolation_level="read_committed",
-                             auto_offset_reset="earliest", group_id=None, fetch_max_wait_ms=50)
+    consumer = KafkaConsumer(
+        kafka_topics.ALERTS,
+        bootstrap_servers=BOOTSTRAP,
+        isolation_level="read_committed",
+        auto_offset_reset="earliest",
+        group_id=None,
+        fetch_max_wait_ms=50,
+    )
     with open(path, "a") as out:
         while True:
             for records in consumer.poll(timeout_ms=200).values():
@@ -253,13 +302,15 @@ class Monitor(threading.Thread):
     def __init__(self, alerts: Alerts):
         super().__init__(daemon=True)
         self.alerts = alerts
-        self.timeline = []   # (time, transactions sent, alerts read, job failures)
+        self.timeline = []  # (time, transactions sent, alerts read, job failures)
         self.checkpoints = {}  # id -> Flink's summary (its REST API keeps only the last 10)
         self.running = True
         self.job = running_job()
         self.ends = KafkaConsumer(bootstrap_servers=BOOTSTRAP)
-        self.partitions = [TopicPartition(kafka_topics.TRANSACTIONS, p)
-                           for p in self.ends.partitions_for_topic(kafka_topics.TRANSACTIONS)]
+        self.partitions = [
+            TopicPartition(kafka_topics.TRANSACTIONS, p)
+            for p in self.ends.partitions_for_topic(kafka_topics.TRANSACTIONS)
+        ]
 
     def sent(self) -> int:
         return sum(self.ends.end_offsets(self.partitions).values())
@@ -286,25 +337,49 @@ class Monitor(threading.Thread):
 
 def checkpoints(history: dict, start: float, end: float) -> dict:
     """Checkpoints completed in the window: count, duration, size of the last one."""
-    done = [c for c in history.values()
-            if c["status"] == "COMPLETED" and start * 1000 <= c["latest_ack_timestamp"] <= end * 1000]
+    done = [
+        c
+        for c in history.values()
+        if c["status"] == "COMPLETED" and start * 1000 <= c["latest_ack_timestamp"] <= end * 1000
+    ]
     if not done:
         return {"completed": 0}
     durations = [c["end_to_end_duration"] / 1000 for c in done]
     last = max(done, key=lambda c: c["latest_ack_timestamp"])
-    return {"completed": len(done), "duration_s_max": max(durations), "duration_s_median": statistics.median(durations),
-            "last_size_mb": round(last.get("checkpointed_size", last.get("state_size", 0)) / 2 ** 20, 2),
-            "last_full_size_mb": round(last.get("state_size", 0) / 2 ** 20, 2)}
+    return {
+        "completed": len(done),
+        "duration_s_max": max(durations),
+        "duration_s_median": statistics.median(durations),
+        "last_size_mb": round(last.get("checkpointed_size", last.get("state_size", 0)) / 2**20, 2),
+        "last_full_size_mb": round(last.get("state_size", 0) / 2**20, 2),
+    }
 
 
-def step(rate: int, args, seed: int, alerts: Alerts, second: SecondConsumer, monitor: Monitor,
-         sampler: Sampler) -> dict:
+def step(
+    rate: int, args, seed: int, alerts: Alerts, second: SecondConsumer, monitor: Monitor, sampler: Sampler
+) -> dict:
     count = int(rate * (args.warmup + args.measure))
     started = time.time()
-    producer = subprocess.Popen([FAST, str(ROOT / "simulator" / "simulator.py"), "produce", "--count", str(count),
-                                 "--rate", str(rate), "--seed", str(seed), "--threshold-every", "0"],
-                                cwd=ROOT / "simulator", env={**os.environ, "KAFKA_BOOTSTRAP": BOOTSTRAP},
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    producer = subprocess.Popen(
+        [
+            FAST,
+            str(ROOT / "simulator" / "simulator.py"),
+            "produce",
+            "--count",
+            str(count),
+            "--rate",
+            str(rate),
+            "--seed",
+            str(seed),
+            "--threshold-every",
+            "0",
+        ],
+        cwd=ROOT / "simulator",
+        env={**os.environ, "KAFKA_BOOTSTRAP": BOOTSTRAP},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     sampler.extra["producer"] = psutil.Process(producer.pid)
     window_start = started + args.warmup
     while producer.poll() is None and time.time() < window_start + args.measure:
@@ -328,13 +403,18 @@ def step(rate: int, args, seed: int, alerts: Alerts, second: SecondConsumer, mon
     delivered_second = delivered_rate(second.read_times(), window_start, window_end)
     latencies = [r[1] for r in records if window_start <= r[2] <= window_end]
     result = {
-        "offered_rate": rate, "count": count,
+        "offered_rate": rate,
+        "count": count,
         "offered_achieved": round((sent1 - sent0) / seconds, 1),
-        "delivered": round(delivered, 1), "delivered_second_consumer": round(delivered_second, 1),
+        "delivered": round(delivered, 1),
+        "delivered_second_consumer": round(delivered_second, 1),
         "delivered_from_backlog": round((sent1 - sent0 - (sent1 - alerted1) + (sent0 - alerted0)) / seconds, 1),
-        "backlog_start": sent0 - alerted0, "backlog_end": sent1 - alerted1,
-        "p50_s": percentile(latencies, 0.50), "p99_s": percentile(latencies, 0.99),
-        "drain_s": round(time.monotonic() - drain_started, 1), "drained": drained,
+        "backlog_start": sent0 - alerted0,
+        "backlog_end": sent1 - alerted1,
+        "p50_s": percentile(latencies, 0.50),
+        "p99_s": percentile(latencies, 0.99),
+        "drain_s": round(time.monotonic() - drain_started, 1),
+        "drained": drained,
         "failures": monitor.timeline[-1][3] - failures0,
         "checkpoints": checkpoints(monitor.checkpoints, window_start, window_end),
         "usage": sampler.usage(window_start, window_end),
@@ -346,11 +426,13 @@ def step(rate: int, args, seed: int, alerts: Alerts, second: SecondConsumer, mon
 def describe(result: dict) -> str:
     usage = ", ".join(f"{name} {u['cores']:.2f}" for name, u in result["usage"].items())
     p50, p99 = (f"{result[k]:.2f}" if result[k] is not None else "-" for k in ("p50_s", "p99_s"))
-    return (f"{result['offered_rate']:5d} tx/s offered ({result['offered_achieved']:6.0f} reached Kafka): "
-            f"{result['delivered']:6.0f} alerts/s ({result['delivered_second_consumer']:.0f} by the second consumer), "
-            f"backlog {result['backlog_start']} -> {result['backlog_end']}, p50 {p50} s, p99 {p99} s, "
-            f"drain {result['drain_s']} s, failures {result['failures']}, checkpoints {result['checkpoints']}; "
-            f"cores: {usage}")
+    return (
+        f"{result['offered_rate']:5d} tx/s offered ({result['offered_achieved']:6.0f} reached Kafka): "
+        f"{result['delivered']:6.0f} alerts/s ({result['delivered_second_consumer']:.0f} by the second consumer), "
+        f"backlog {result['backlog_start']} -> {result['backlog_end']}, p50 {p50} s, p99 {p99} s, "
+        f"drain {result['drain_s']} s, failures {result['failures']}, checkpoints {result['checkpoints']}; "
+        f"cores: {usage}"
+    )
 
 
 def module_yaml_for(variant: Variant) -> pathlib.Path | None:
@@ -368,15 +450,13 @@ def module_yaml_for(variant: Variant) -> pathlib.Path | None:
 
 def run_variant(name: str, args, environment: dict) -> dict:
     variant = VARIANTS[name]
-    environment = {**environment, "BENCH_FLINK_SETTINGS": json.dumps(variant.flink)}
-    if variant.worker_python:
-        environment["BENCH_WORKER_PYTHON"] = variant.worker_python
+    environment = dict(environment)
     if variant.workers:
         environment["WORKERS"] = variant.workers
     module = module_yaml_for(variant)
     launcher("down", "-v", environment=environment)
     t0 = time.monotonic()
-    launcher("up", "--no-simulator", *(["--module", str(module)] if module else []), environment=environment)
+    launcher("up", "--no-simulator", *launcher_options(variant, module), environment=environment)
     print(f"  up in {time.monotonic() - t0:.0f} s", flush=True)
     alerts = Alerts()
     alerts.start()
@@ -401,10 +481,18 @@ def run_variant(name: str, args, environment: dict) -> dict:
         alerts.join(5)
         second.stop()
         launcher("down", "-v", environment=environment)
-    return {"variant": name, "description": variant.description, "flink": variant.flink,
-            "endpoint": variant.endpoint, "steps": steps,
-            "checkpoints_failed": sum(c["status"] == "FAILED" for c in monitor.checkpoints.values()), "transactions": produced, "alerts": len(ids),
-            "duplicates": len(ids) - len(set(ids)), "missing": produced - len(set(ids))}
+    return {
+        "variant": name,
+        "description": variant.description,
+        "flink": variant.flink,
+        "endpoint": variant.endpoint,
+        "steps": steps,
+        "checkpoints_failed": sum(c["status"] == "FAILED" for c in monitor.checkpoints.values()),
+        "transactions": produced,
+        "alerts": len(ids),
+        "duplicates": len(ids) - len(set(ids)),
+        "missing": produced - len(set(ids)),
+    }
 
 
 def main() -> None:
@@ -441,11 +529,17 @@ def main() -> None:
             print(f"variant {variant}: {VARIANTS[variant].description} (load {os.getloadavg()[0]:.2f})", flush=True)
             results.append(run_variant(variant, args, environment))
             r = results[-1]
-            print(f"  exactly-once: {r['alerts']} alerts for {r['transactions']} transactions, "
-                  f"{r['duplicates']} duplicates, {r['missing']} missing", flush=True)
+            print(
+                f"  exactly-once: {r['alerts']} alerts for {r['transactions']} transactions, "
+                f"{r['duplicates']} duplicates, {r['missing']} missing",
+                flush=True,
+            )
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"cpus": os.cpu_count(), "warmup_s": args.warmup, "measure_s": args.measure,
-                               "variants": results}, indent=1))
+    out.write_text(
+        json.dumps(
+            {"cpus": os.cpu_count(), "warmup_s": args.warmup, "measure_s": args.measure, "variants": results}, indent=1
+        )
+    )
     print(f"wrote {out}")
 
 

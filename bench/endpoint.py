@@ -35,35 +35,55 @@ VARIANTS = {
     "server.py, pb upb, 1 proc": (FAST, "statefun-functions/main.py", {"WORKERS": "1", "EVENT_LOOP": "asyncio"}),
     "server.py, pb upb, 2 procs": (FAST, "statefun-functions/main.py", {"WORKERS": "2", "EVENT_LOOP": "asyncio"}),
     "server.py, pb upb, uvloop, 1 proc": (FAST, "statefun-functions/main.py", {"WORKERS": "1", "EVENT_LOOP": "uvloop"}),
-    "server.py, pb upb, uvloop, 2 procs": (FAST, "statefun-functions/main.py", {"WORKERS": "2", "EVENT_LOOP": "uvloop"}),
+    "server.py, pb upb, uvloop, 2 procs": (
+        FAST,
+        "statefun-functions/main.py",
+        {"WORKERS": "2", "EVENT_LOOP": "uvloop"},
+    ),
     # `python main.py` with nothing set: the defaults users get (processes sized to the machine).
     "python main.py as shipped": (SHIPPED, "statefun-functions/main.py", {}),
 }
-DEFAULT_VARIANTS = ["naive (playground, pb 3.20.3, 1 proc)", "server.py, pb 3.20.3, 2 procs", "server.py, pb upb, 1 proc",
-                    "server.py, pb upb, 2 procs", "server.py, pb upb, uvloop, 1 proc", "server.py, pb upb, uvloop, 2 procs",
-                    "python main.py as shipped"]
+DEFAULT_VARIANTS = [
+    "naive (playground, pb 3.20.3, 1 proc)",
+    "server.py, pb 3.20.3, 2 procs",
+    "server.py, pb upb, 1 proc",
+    "server.py, pb upb, 2 procs",
+    "server.py, pb upb, uvloop, 1 proc",
+    "server.py, pb upb, uvloop, 2 procs",
+    "python main.py as shipped",
+]
 SHORT_VARIANTS = ["naive (playground, pb 3.20.3, 1 proc)", "python main.py as shipped"]
 
 
 def start(variant: str, port: int) -> subprocess.Popen:
     python, script, extra = VARIANTS[variant]
-    environment = {**os.environ, "PORT": str(port), "FRAUD_THRESHOLD": "-1", "LOG_LEVEL": "WARNING",
-                   "MERCHANT_SERVICE_URL": "http://127.0.0.1:9", **extra}
+    environment = {
+        **os.environ,
+        "PORT": str(port),
+        "FRAUD_THRESHOLD": "-1",
+        "LOG_LEVEL": "WARNING",
+        "MERCHANT_SERVICE_URL": "http://127.0.0.1:9",
+        **extra,
+    }
     cwd = ROOT if script == "bench/naive_server.py" else ROOT / "statefun-functions"
-    server = subprocess.Popen([python, str(ROOT / script)], cwd=cwd, env=environment,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = subprocess.Popen(
+        [python, str(ROOT / script)], cwd=cwd, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     body = (BENCH / "out" / "corpus" / "b1" / "bodies.bin").read_bytes()
     first = int((BENCH / "out" / "corpus" / "b1" / "index.txt").read_text().split()[0])
     deadline = time.monotonic() + 30
     while True:
         try:
-            request = urllib.request.Request(f"http://127.0.0.1:{port}/statefun", data=body[:first],
-                                             headers={"Content-Type": "application/octet-stream"})
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/statefun",
+                data=body[:first],
+                headers={"Content-Type": "application/octet-stream"},
+            )
             urllib.request.urlopen(request, timeout=2).read()
             return server
         except OSError:
             if server.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"{variant} did not start: {server.stderr.read().decode()[-2000:]}")
+                raise SystemExit(f"{variant} did not start: {server.stderr.read().decode()[-2000:]}") from None
             time.sleep(0.2)
 
 
@@ -89,8 +109,18 @@ def cpu_seconds(server: subprocess.Popen) -> float:
 
 
 def wrk(port: int, batch: int, seconds: float, connections: int) -> dict:
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--latency", "-s", str(BENCH / "wrk-statefun.lua"),
-               f"http://127.0.0.1:{port}/statefun", "--", str(BENCH / "out" / "corpus" / f"b{batch}")]
+    command = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{int(seconds)}s",
+        "--latency",
+        "-s",
+        str(BENCH / "wrk-statefun.lua"),
+        f"http://127.0.0.1:{port}/statefun",
+        "--",
+        str(BENCH / "out" / "corpus" / f"b{batch}"),
+    ]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return json.loads([line for line in output.splitlines() if line.startswith("{")][-1])
 
@@ -107,11 +137,17 @@ def measure(variant: str, port: int, batch: int, seconds: float, connections: in
         stop(server)
     duration = result["duration_us"] / 1e6
     assert result["non_200"] == 0 and result["socket_errors"] == 0, (variant, result)
-    return {"variant": variant, "batch": batch, "connections": connections,
-            "requests_per_s": result["requests"] / duration,
-            "invocations_per_s": result["requests"] * meta["invocations_per_request"] / duration,
-            "p50_ms": result["p50_us"] / 1000, "p99_ms": result["p99_us"] / 1000,
-            "server_cpu_cores": cpu / duration, "load_before": os.getloadavg()[0]}
+    return {
+        "variant": variant,
+        "batch": batch,
+        "connections": connections,
+        "requests_per_s": result["requests"] / duration,
+        "invocations_per_s": result["requests"] * meta["invocations_per_request"] / duration,
+        "p50_ms": result["p50_us"] / 1000,
+        "p99_ms": result["p99_us"] / 1000,
+        "server_cpu_cores": cpu / duration,
+        "load_before": os.getloadavg()[0],
+    }
 
 
 def summarize(runs: list[dict]) -> list[dict]:
@@ -122,12 +158,20 @@ def summarize(runs: list[dict]) -> list[dict]:
     for (variant, batch), group in cells.items():
         rates = [r["invocations_per_s"] for r in group]
         baseline = [r["invocations_per_s"] for r in runs if r["batch"] == batch and r["variant"].startswith("naive")]
-        table.append({"variant": variant, "batch": batch, "rounds": len(group),
-                      "invocations_per_s": statistics.median(rates), "min": min(rates), "max": max(rates),
-                      "ratio_to_naive": statistics.median(rates) / statistics.median(baseline) if baseline else None,
-                      "p50_ms": statistics.median(r["p50_ms"] for r in group),
-                      "p99_ms": statistics.median(r["p99_ms"] for r in group),
-                      "server_cpu_cores": statistics.median(r["server_cpu_cores"] for r in group)})
+        table.append(
+            {
+                "variant": variant,
+                "batch": batch,
+                "rounds": len(group),
+                "invocations_per_s": statistics.median(rates),
+                "min": min(rates),
+                "max": max(rates),
+                "ratio_to_naive": statistics.median(rates) / statistics.median(baseline) if baseline else None,
+                "p50_ms": statistics.median(r["p50_ms"] for r in group),
+                "p99_ms": statistics.median(r["p99_ms"] for r in group),
+                "server_cpu_cores": statistics.median(r["server_cpu_cores"] for r in group),
+            }
+        )
     return table
 
 
@@ -144,8 +188,11 @@ def main() -> None:
     variants = args.variants or (SHORT_VARIANTS if args.short else DEFAULT_VARIANTS)
     if args.short:
         args.duration, args.rounds = 4, 1
-    subprocess.run([PINNED, str(BENCH / "requests.py"), str(BENCH / "out" / "corpus"), "--batch",
-                    *map(str, args.batch)], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [PINNED, str(BENCH / "requests.py"), str(BENCH / "out" / "corpus"), "--batch", *map(str, args.batch)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     runs = []
     for round_ in range(args.rounds):
         for batch in args.batch:
@@ -153,18 +200,31 @@ def main() -> None:
                 run = measure(variant, 18000 + index, batch, args.duration, args.connections)
                 run["round"] = round_
                 runs.append(run)
-                print(f"round {round_} batch {batch:2d} {variant:40s} {run['invocations_per_s']:9.0f} inv/s "
-                      f"p50 {run['p50_ms']:6.2f} ms p99 {run['p99_ms']:6.2f} ms cpu {run['server_cpu_cores']:.2f}",
-                      flush=True)
+                print(
+                    f"round {round_} batch {batch:2d} {variant:40s} {run['invocations_per_s']:9.0f} inv/s "
+                    f"p50 {run['p50_ms']:6.2f} ms p99 {run['p99_ms']:6.2f} ms cpu {run['server_cpu_cores']:.2f}",
+                    flush=True,
+                )
     table = summarize(runs)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
-                                    "duration_s": args.duration, "connections": args.connections,
-                                    "runs": runs, "summary": table}, indent=1))
+    args.out.write_text(
+        json.dumps(
+            {
+                "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+                "duration_s": args.duration,
+                "connections": args.connections,
+                "runs": runs,
+                "summary": table,
+            },
+            indent=1,
+        )
+    )
     print(f"\n{'variant':40s} batch  inv/s (median, min..max)   x naive   p50 ms  p99 ms  cpu")
     for row in table:
-        print(f"{row['variant']:40s} {row['batch']:5d}  {row['invocations_per_s']:7.0f} ({row['min']:.0f}..{row['max']:.0f})"
-              f"  {row['ratio_to_naive'] or 0:6.2f}   {row['p50_ms']:6.2f}  {row['p99_ms']:6.2f}  {row['server_cpu_cores']:.2f}")
+        print(
+            f"{row['variant']:40s} {row['batch']:5d}  {row['invocations_per_s']:7.0f} ({row['min']:.0f}..{row['max']:.0f})"
+            f"  {row['ratio_to_naive'] or 0:6.2f}   {row['p50_ms']:6.2f}  {row['p99_ms']:6.2f}  {row['server_cpu_cores']:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -3,14 +3,18 @@
     jfr print --stack-depth 64 --events jdk.ExecutionSample taskmanager.jfr | python bench/jfr_summary.py [--top 25]
 Prints the inclusive share of the parts that matter here and the top self-time frames.
 """
+
 import argparse
 import collections
 import re
 import sys
 
 GROUPS = {
-    "StateFun remote invocation (HTTP client, protocol)": ("statefun.flink.core.reqreply", "statefun.flink.core.nettyclient",
-                                                           "statefun.flink.core.httpfn"),
+    "StateFun remote invocation (HTTP client, protocol)": (
+        "statefun.flink.core.reqreply",
+        "statefun.flink.core.nettyclient",
+        "statefun.flink.core.httpfn",
+    ),
     "StateFun feedback loop": ("statefun.flink.core.feedback",),
     "RocksDB state (JNI + serializers)": ("org.rocksdb", "contrib.streaming.state"),
     "Kafka clients (ingress, egress transactions)": ("org.apache.kafka",),

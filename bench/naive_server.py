@@ -10,11 +10,12 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "statefun-functions"))
 
+from aiohttp import web  # noqa: E402
+from statefun import RequestReplyHandler, StatefulFunctions  # noqa: E402
+
 import config  # noqa: E402
 import main  # noqa: E402
-from aiohttp import web  # noqa: E402
 from merchant_client import MerchantScoreClient  # noqa: E402
-from statefun import RequestReplyHandler, StatefulFunctions  # noqa: E402
 
 settings = config.load()
 functions = main.bind_functions(StatefulFunctions(), settings, MerchantScoreClient(settings.merchant_service_url))

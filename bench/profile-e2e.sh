@@ -14,9 +14,9 @@ mkdir -p "$OUT"
 export FRAUD_THRESHOLD=-1 LOG_LEVEL=WARNING
 exec 9>/tmp/workshop-topology.lock
 flock 9
-.venv/bin/python bench/launch.py down -v >/dev/null
-.venv/bin/python bench/launch.py up --no-simulator | tail -1
-trap '.venv/bin/python bench/launch.py down -v >/dev/null' EXIT
+.venv/bin/python local/workshop.py down -v >/dev/null
+.venv/bin/python local/workshop.py up --no-simulator | tail -1
+trap '.venv/bin/python local/workshop.py down -v >/dev/null' EXIT
 
 (cd simulator && KAFKA_BOOTSTRAP=127.0.0.1:9092 "../$FAST" simulator.py produce \
     --count $((RATE * (SECONDS_SAMPLED + 40))) --rate "$RATE" --seed 77 --threshold-every 0 >/dev/null 2>&1) &

@@ -4,6 +4,7 @@
 Prints the inclusive share of the frames that matter here (HTTP, SDK, protobuf, functions)
 and the top self-time frames.
 """
+
 import argparse
 import collections
 

@@ -32,6 +32,8 @@ for folder in ("statefun-functions", "simulator", "tests"):
 os.environ.setdefault("FRAUD_THRESHOLD", "-1")
 os.environ.setdefault("MERCHANT_SERVICE_URL", "http://127.0.0.1:9")  # nothing may call it
 
+from statefun.request_reply_pb2 import FromFunction  # noqa: E402
+
 import main  # noqa: E402  (the real functions)
 from contract import COUNTER, MERCHANT, MODEL, THRESHOLD, TRANSACTION_MANAGER  # noqa: E402
 from entities_pb2 import (  # noqa: E402
@@ -45,7 +47,6 @@ from entities_pb2 import (  # noqa: E402
     ReportedFraud,
 )
 from harness import address, to_function, typed  # noqa: E402
-from statefun.request_reply_pb2 import FromFunction  # noqa: E402
 from traffic import Traffic  # noqa: E402
 
 # Every state the manager declares (the runtime sends them all, empty ones without a value).
@@ -59,32 +60,42 @@ def lifecycle(transaction):
     score = MerchantScore(score=40)
     threshold = CustomThreshold(threshold=0, account=transaction.account)
     none = dict.fromkeys(MANAGER_STATES)
-    return [(argument, {**none, **state}, sender) for argument, state, sender in [
-        (tx, none, COUNTER),
-        (typed(fraud), {**none, "transaction": tx}, COUNTER),
-        (typed(score), {**none, "transaction": tx, "fraud_count": typed(fraud)},
-         MERCHANT),
-        (typed(threshold), {"transaction": tx, "fraud_count": typed(fraud),
-                                              "merchant_score": typed(score), "threshold": None},
-         THRESHOLD),
-        (typed(FraudScore(score=37)), {"transaction": tx, "fraud_count": typed(fraud),
-                                                     "merchant_score": typed(score),
-                                                     "threshold": typed(threshold)}, MODEL),
-    ]]
+    return [
+        (argument, {**none, **state}, sender)
+        for argument, state, sender in [
+            (tx, none, COUNTER),
+            (typed(fraud), {**none, "transaction": tx}, COUNTER),
+            (typed(score), {**none, "transaction": tx, "fraud_count": typed(fraud)}, MERCHANT),
+            (
+                typed(threshold),
+                {"transaction": tx, "fraud_count": typed(fraud), "merchant_score": typed(score), "threshold": None},
+                THRESHOLD,
+            ),
+            (
+                typed(FraudScore(score=37)),
+                {
+                    "transaction": tx,
+                    "fraud_count": typed(fraud),
+                    "merchant_score": typed(score),
+                    "threshold": typed(threshold),
+                },
+                MODEL,
+            ),
+        ]
+    ]
 
 
 def requests_for(transactions, batch: int) -> list[bytes]:
     """Serialized requests for `transactions` (a list of (id, Transaction)), `batch` invocations each."""
     out = []
-    groups = [transactions[i:i + batch] for i in range(0, len(transactions), batch)]
+    groups = [transactions[i : i + batch] for i in range(0, len(transactions), batch)]
     for group in groups:
         # The four queried functions: one request per function, one invocation per transaction.
         account, merchant = group[0][1].account, group[0][1].merchant
         callers = [address(TRANSACTION_MANAGER, tx_id) for tx_id, _ in group]
         queries = [
             (COUNTER, account, typed(QueryFraud()), {"fraud_count": typed(ReportedFraud(count=1))}),
-            (MERCHANT, merchant, typed(QueryMerchantScore()),
-             {"merchant_score": typed(MerchantScore(score=40))}),
+            (MERCHANT, merchant, typed(QueryMerchantScore()), {"merchant_score": typed(MerchantScore(score=40))}),
             (THRESHOLD, account, typed(QueryThreshold()), {"threshold": None}),
             (MODEL, account, typed(FeatureVector(fraud_count=1, merchant_score=40, amount=group[0][1].amount)), {}),
         ]
@@ -95,10 +106,11 @@ def requests_for(transactions, batch: int) -> list[bytes]:
                 manager.append((tx_id, argument, state, address(sender, transaction.account)))
         per_request = min(batch, 5)  # one address, so at most its five messages
         for start in range(0, len(manager), per_request):
-            chunk = manager[start:start + per_request]
+            chunk = manager[start : start + per_request]
             tx_id, _, state, _ = chunk[0]
-            request = to_function(TRANSACTION_MANAGER, tx_id, [item[1] for item in chunk], state,
-                                  callers=[item[3] for item in chunk])
+            request = to_function(
+                TRANSACTION_MANAGER, tx_id, [item[1] for item in chunk], state, callers=[item[3] for item in chunk]
+            )
             out.append(request.SerializeToString())
         for typename, instance_id, argument, state in queries:
             request = to_function(typename, instance_id, [argument] * len(group), state, callers=callers)
@@ -114,13 +126,16 @@ def build(batch: int, transactions: int, seed: int = 7) -> list[bytes]:
 
 async def check(bodies: list[bytes]) -> int:
     """Every request answered with a result and no dead letter; returns the invocations."""
+    from statefun import RequestReplyHandler, StatefulFunctions
+
     import config
     from merchant_client import MerchantScoreClient
-    from statefun import RequestReplyHandler, StatefulFunctions
+
     settings = config.from_environment()
     functions = main.bind_functions(StatefulFunctions(), settings, MerchantScoreClient(settings.merchant_service_url))
     handler = RequestReplyHandler(functions)
     from statefun.request_reply_pb2 import ToFunction
+
     invocations = 0
     for body in bodies:
         response = FromFunction.FromString(await handler.handle_async(body))
@@ -144,9 +159,13 @@ def main_(argv=None) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "bodies.bin").write_bytes(b"".join(bodies))
         (folder / "index.txt").write_text("".join(f"{len(body)}\n" for body in bodies))
-        meta = {"batch": batch, "requests": len(bodies), "invocations": invocations,
-                "invocations_per_request": invocations / len(bodies),
-                "mean_body_bytes": sum(map(len, bodies)) / len(bodies)}
+        meta = {
+            "batch": batch,
+            "requests": len(bodies),
+            "invocations": invocations,
+            "invocations_per_request": invocations / len(bodies),
+            "mean_body_bytes": sum(map(len, bodies)) / len(bodies),
+        }
         (folder / "meta.json").write_text(json.dumps(meta))
         print(json.dumps(meta))
 

@@ -55,7 +55,11 @@ FLINK_SDIST_ROOT = "apache-flink-libraries-1.16.2/deps/"
 # the table/sql/cep/files/csv/json/scala jars are left out (StateFun does not use them).
 FLINK_FILES = [
     ("lib/flink-dist-1.16.2.jar", 117_113_058, "501be06498b1ce80be01c95970d2d1eeeb922725f0069c5ae0c17d71cd13c794"),
-    ("lib/flink-shaded-zookeeper-3.5.9.jar", 10_737_871, "d6fbac2df45a5695a804f40d4ca5941bb647dd16987881cf026d0d3db63b3efe"),
+    (
+        "lib/flink-shaded-zookeeper-3.5.9.jar",
+        10_737_871,
+        "d6fbac2df45a5695a804f40d4ca5941bb647dd16987881cf026d0d3db63b3efe",
+    ),
     ("lib/log4j-1.2-api-2.17.1.jar", 208_006, "ca3e9150f95c31d15b9680a609b8817f8549bd395591c5ca55957d1ef0f464d6"),
     ("lib/log4j-api-2.17.1.jar", 301_872, "b0d8a4c8ab4fb8b1888d0095822703b0e6d4793c419550203da9e69196161de4"),
     ("lib/log4j-core-2.17.1.jar", 1_790_452, "c967f223487980b9364e94a7c7f9a8a01fd3ee7c19bdbf0b0f9f8cb8511f3d41"),
@@ -66,7 +70,11 @@ FLINK_FILES = [
 # does not put these on its classpath; they are extracted in the same pass, into image/lib/.
 FLINK_IMAGE_FILES = [
     ("lib/flink-cep-1.16.2.jar", 198_819, "044870187cf755972542e8d64ddb35f8f90c0cab4a4aa30175d0f7619927151a"),
-    ("lib/flink-connector-files-1.16.2.jar", 516_146, "f2cc1772998eeed3c581cb7f383c660939b03a41ed95cd91733b6e56de08194a"),
+    (
+        "lib/flink-connector-files-1.16.2.jar",
+        516_146,
+        "f2cc1772998eeed3c581cb7f383c660939b03a41ed95cd91733b6e56de08194a",
+    ),
     ("lib/flink-csv-1.16.2.jar", 102_473, "8cf5c94c62eee763be324c93cd64d7dcecb5ea6235eb81af93a2ce3fbbfffc38"),
     ("lib/flink-json-1.16.2.jar", 180_246, "6fa37bbe9909fc2d36cbf2f049c8e34827605cc7155942078a23fda14c0a9537"),
     ("lib/flink-scala_2.12-1.16.2.jar", 21_052_641, "97237ba9d4a64ed2287d6fe0d197332e5e37c3360411ad7f57b1a804c6871416"),
@@ -85,17 +93,26 @@ FLINK_SCRIPTS_SDIST_ROOT = "apache-flink-1.16.2/deps/"
 # /opt/flink/lib/statefun-flink-core.jar; the local mode uses Flink's
 # StandaloneApplicationClusterEntryPoint instead (see local/NOTES.md), so it is not fetched.
 STATEFUN_JARS = [
-    ("org/apache/flink/statefun-flink-distribution/3.3.0/statefun-flink-distribution-3.3.0.jar",
-     107_131_350, "d38b11e578fcbb6befeffd550816eaa4db01c5d4bcf2f5396ed8b321d034222b"),
+    (
+        "org/apache/flink/statefun-flink-distribution/3.3.0/statefun-flink-distribution-3.3.0.jar",
+        107_131_350,
+        "d38b11e578fcbb6befeffd550816eaa4db01c5d4bcf2f5396ed8b321d034222b",
+    ),
 ]
 
 # Only in the official image: StatefulFunctionsClusterEntryPoint insists on
 # /opt/flink/lib/statefun-flink-core.jar, and Flink's image moves netty-tcnative from opt/ to lib/.
 IMAGE_JARS = [
-    ("org/apache/flink/statefun-flink-core/3.3.0/statefun-flink-core-3.3.0.jar",
-     670_540, "c454267b91a9b0e84329dce207a64d0d6088019671433cf29ac19d96503d32f7"),
-    ("org/apache/flink/flink-shaded-netty-tcnative-dynamic/2.0.44.Final-15.0/flink-shaded-netty-tcnative-dynamic-2.0.44.Final-15.0.jar",
-     231_708, "456f6a773f649943008efc14fd14550698bb40a7e2ac68723e221c36568048cd"),
+    (
+        "org/apache/flink/statefun-flink-core/3.3.0/statefun-flink-core-3.3.0.jar",
+        670_540,
+        "c454267b91a9b0e84329dce207a64d0d6088019671433cf29ac19d96503d32f7",
+    ),
+    (
+        "org/apache/flink/flink-shaded-netty-tcnative-dynamic/2.0.44.Final-15.0/flink-shaded-netty-tcnative-dynamic-2.0.44.Final-15.0.jar",
+        231_708,
+        "456f6a773f649943008efc14fd14550698bb40a7e2ac68723e221c36568048cd",
+    ),
 ]
 
 # --- Kafka broker, from Maven Central ---------------------------------------------------------
@@ -104,63 +121,291 @@ IMAGE_JARS = [
 #       -DoutputDirectory=/tmp/kjars -Dmdep.useRepositoryLayout=true
 # then (sha256, size, path) of every jar. Paths are Maven repository paths.
 KAFKA_JARS = [
-    ("at/yawk/lz4/lz4-java/1.10.1/lz4-java-1.10.1.jar", 910232, "a58a84c4271e50df4c96ed916ccb7e48a869f8ed9cdcda1ad5d3d4c33b0214a3"),
-    ("ch/qos/reload4j/reload4j/1.2.19/reload4j-1.2.19.jar", 334103, "fa07aa7adedf2a65eb09007443bb60b51c725b1b5b88e481e00c529ff2d3b5b5"),
-    ("com/fasterxml/jackson/core/jackson-annotations/2.16.2/jackson-annotations-2.16.2.jar", 78481, "d1cdd269ebaa753d1842933194e17d61958f058952d63e03dbfb3d1d78a6926e"),
-    ("com/fasterxml/jackson/core/jackson-core/2.16.2/jackson-core-2.16.2.jar", 582784, "4f43e2f1430b2d2413e8e5a3d79138e57e891d6a961b18c28ac90859639d8664"),
-    ("com/fasterxml/jackson/core/jackson-databind/2.16.2/jackson-databind-2.16.2.jar", 1638583, "53b6025d98c357068296e4b134242443a248c2c582800879f1c4ea93b54bafa6"),
-    ("com/fasterxml/jackson/dataformat/jackson-dataformat-csv/2.16.2/jackson-dataformat-csv-2.16.2.jar", 102033, "01a04610def154c50369e8bcd7c5ae1401579f591aa55e88f05093447e24d490"),
-    ("com/fasterxml/jackson/datatype/jackson-datatype-jdk8/2.16.2/jackson-datatype-jdk8-2.16.2.jar", 36119, "3e9b1b59f638b487b5ae0e2f4190fc98f72b0bf661324e7dfc71a69f6b9d4e29"),
-    ("com/fasterxml/jackson/module/jackson-module-scala_2.13/2.16.2/jackson-module-scala_2.13-2.16.2.jar", 521404, "1154f6dc8643739c0c3ef4c2a7901ca752b5cca7ebe1908d405ced701a8f3764"),
-    ("com/github/ben-manes/caffeine/caffeine/2.9.3/caffeine-2.9.3.jar", 912143, "1e0a7bbef1dd791653143f3f05d0e489934bf5481e58a87c9e619cd46b68729b"),
-    ("com/github/luben/zstd-jni/1.5.6-4/zstd-jni-1.5.6-4.jar", 6687870, "793ca8734aa15687e7e64564eab8b6ae9ee2720eae27aa663074682144b1c386"),
-    ("com/google/errorprone/error_prone_annotations/2.10.0/error_prone_annotations-2.10.0.jar", 15992, "a249d4d25dfb86d41e6c82fc335df580189f0c9feeabdc53233fc1e5060724a1"),
-    ("com/thoughtworks/paranamer/paranamer/2.8/paranamer-2.8.jar", 34654, "688cb118a6021d819138e855208c956031688be4b47a24bb615becc63acedf07"),
-    ("com/typesafe/scala-logging/scala-logging_2.13/3.9.5/scala-logging_2.13-3.9.5.jar", 61858, "87a3017d3f43e6ace7566fe4c3d615134c6914ff871c8d64bb32ca1d996d0545"),
-    ("com/yammer/metrics/metrics-core/2.2.0/metrics-core-2.2.0.jar", 82123, "6b7a14a6f34c10f8683f7b5e2f39df0f07b58c7dff0e468ebbc713905c46979c"),
-    ("commons-beanutils/commons-beanutils/1.11.0/commons-beanutils-1.11.0.jar", 246806, "9e44ba68ec9a3f21286fa2a8bbb003b735c0f69101bb43144b79f4f8aaa74709"),
-    ("commons-cli/commons-cli/1.4/commons-cli-1.4.jar", 53820, "fd3c7c9545a9cdb2051d1f9155c4f76b1e4ac5a57304404a6eedb578ffba7328"),
-    ("commons-collections/commons-collections/3.2.2/commons-collections-3.2.2.jar", 588337, "eeeae917917144a68a741d4c0dff66aa5c5c5fd85593ff217bced3fc8ca783b8"),
-    ("commons-digester/commons-digester/2.1/commons-digester-2.1.jar", 196768, "e0b2b980a84fc6533c5ce291f1917b32c507f62bcad64198fff44368c2196a3d"),
-    ("commons-io/commons-io/2.14.0/commons-io-2.14.0.jar", 494227, "e35d1df7232568ed4b81d9a9ed94a0159b3ff6cf1915cc21eef5cb55d7b157a2"),
-    ("commons-logging/commons-logging/1.3.5/commons-logging-1.3.5.jar", 73737, "6d7a744e4027649fbb50895df9497d109f98c766a637062fe8d2eabbb3140ba4"),
-    ("commons-validator/commons-validator/1.10.1/commons-validator-1.10.1.jar", 203132, "ed74711a78d793ca37f6075e4a1e93d107233dfd20d0bb17e32bad88d38e56aa"),
-    ("io/dropwizard/metrics/metrics-core/4.1.12.1/metrics-core-4.1.12.1.jar", 105355, "cec34936faa625039f4e46123eccaa10a9eb9d9a40c6075830cd81330e259cf9"),
-    ("io/netty/netty-buffer/4.1.105.Final/netty-buffer-4.1.105.Final.jar", 307729, "cc1b0108a60b1eb69bd01a10922851a166c58972cc0683f2116a9e8e7ecdaf0b"),
-    ("io/netty/netty-codec/4.1.105.Final/netty-codec-4.1.105.Final.jar", 345325, "c4f62480b408fb835b454c74cf6394a4c7088ffdaec78742fcece816c46bb58e"),
-    ("io/netty/netty-common/4.1.105.Final/netty-common-4.1.105.Final.jar", 660636, "399a8045fb43861afb7fc1ef3371f95a0b176692fb268f4867cff4957e63fd25"),
-    ("io/netty/netty-handler/4.1.105.Final/netty-handler-4.1.105.Final.jar", 561623, "5a6945cf1de374628b37ab1c35a4c47c2f5616db3a94b150720641477112be8e"),
-    ("io/netty/netty-resolver/4.1.105.Final/netty-resolver-4.1.105.Final.jar", 37814, "7202edd076a1edab50fdb0f3e54f56a02129b326296d9f35f4194f8cfb9b96ef"),
-    ("io/netty/netty-transport-classes-epoll/4.1.105.Final/netty-transport-classes-epoll-4.1.105.Final.jar", 147234, "a43bf94f784eb759c14f0b0c7e1c5985a64879e8c7ab21ba7c0c80f7a9382b30"),
-    ("io/netty/netty-transport-native-epoll/4.1.105.Final/netty-transport-native-epoll-4.1.105.Final.jar", 6075, "61f09ce16f0fd25e57a0a732f8fb79344f6b95051d88ac50a28874ad92e6d149"),
-    ("io/netty/netty-transport-native-unix-common/4.1.105.Final/netty-transport-native-unix-common-4.1.105.Final.jar", 44065, "7db91b72aae19e1cdca13c7fa76d57db20cbaf5b1e770563909a4437c63eb5cb"),
-    ("io/netty/netty-transport/4.1.105.Final/netty-transport-4.1.105.Final.jar", 496884, "be9b8a2f86685a876e469c904cb9fce53a1e826e178d44d2b1d92f6a99054737"),
-    ("net/sf/jopt-simple/jopt-simple/5.0.4/jopt-simple-5.0.4.jar", 78146, "df26cc58f235f477db07f753ba5a3ab243ebe5789d9f89ecf68dd62ea9a66c28"),
-    ("net/sourceforge/argparse4j/argparse4j/0.7.0/argparse4j-0.7.0.jar", 90347, "65ceb669d88f63306c680f8088bbf765bbca72d288a61a03703000076c3d3f56"),
-    ("org/apache/kafka/kafka-clients/3.9.2/kafka-clients-3.9.2.jar", 9220052, "014b4ef36884478a932641818b080c36a8f8e2e92dc771e800c9d2694f4f83d8"),
-    ("org/apache/kafka/kafka-group-coordinator-api/3.9.2/kafka-group-coordinator-api-3.9.2.jar", 12604, "bd903ba506c8309401a331ef1b826612d1cb95862879551031428da5cf50eab6"),
-    ("org/apache/kafka/kafka-group-coordinator/3.9.2/kafka-group-coordinator-3.9.2.jar", 548538, "d4d57f0955895cc38381f346f5ff7eba487afafa5ba264804af18393305b32fd"),
-    ("org/apache/kafka/kafka-metadata/3.9.2/kafka-metadata-3.9.2.jar", 867907, "ffe970aee12f00df4b0162f31c719df7c412f9207c166a74cef6611be25a255e"),
-    ("org/apache/kafka/kafka-raft/3.9.2/kafka-raft-3.9.2.jar", 288382, "f897533828e55ac466a5b183a25dccbe5a7b97c02162dac38e25338feddfe422"),
-    ("org/apache/kafka/kafka-server-common/3.9.2/kafka-server-common-3.9.2.jar", 294396, "0374b3f13c3c4b7fd446d35df1ccb0c60931ea27d4972b4de1bb1d548a87f5b2"),
-    ("org/apache/kafka/kafka-server/3.9.2/kafka-server-3.9.2.jar", 108024, "4f8667dbd664c4b0906e05499cfdc5f558f14c098b77fa6c09656cceb62a63ef"),
-    ("org/apache/kafka/kafka-storage-api/3.9.2/kafka-storage-api-3.9.2.jar", 26870, "565ab8540b50c7f00ea62c77a6639237ed3a80550245be70dc733f157cd280d6"),
-    ("org/apache/kafka/kafka-storage/3.9.2/kafka-storage-3.9.2.jar", 359015, "8a3d7b67dfcd34b1334d4994ed4106ba9c9b37ebcbb177ac47ff44050e8ab84b"),
-    ("org/apache/kafka/kafka-tools-api/3.9.2/kafka-tools-api-3.9.2.jar", 9052, "501ac034b93853c3dcba4b49e32c7c795de109a96b8ab6d59a9ab19e6ef11491"),
-    ("org/apache/kafka/kafka-transaction-coordinator/3.9.2/kafka-transaction-coordinator-3.9.2.jar", 30916, "d6ca25648111dfd11f76d3d0f7f51a9458784b645f4e56ce34fbc58d9c9d0296"),
-    ("org/apache/kafka/kafka_2.13/3.9.2/kafka_2.13-3.9.2.jar", 4727916, "dddf49b18c931301fece0048a76d6b0956c36c8b1d1fc721bfed318aa6ee3e4f"),
-    ("org/apache/yetus/audience-annotations/0.12.0/audience-annotations-0.12.0.jar", 20891, "ffb101fc066360ff3c77457c927fd7967fb096a6ee9e046ab7071447d8208efc"),
-    ("org/apache/zookeeper/zookeeper-jute/3.8.4/zookeeper-jute-3.8.4.jar", 254932, "93e854b55d731e745bafec187e2e7bf3389fd2a88e2fc8d1a3c1b9110284b284"),
-    ("org/apache/zookeeper/zookeeper/3.8.4/zookeeper-3.8.4.jar", 1323991, "2d77b152039e7f85dc5438a9304febff86a2f3e55c88976a8be309af39028e97"),
-    ("org/bitbucket/b_c/jose4j/0.9.6/jose4j-0.9.6.jar", 299502, "7314af50cde9c99e8eaf43eee617a23edcc6bb43036221064355094999d837ef"),
-    ("org/pcollections/pcollections/4.0.1/pcollections-4.0.1.jar", 73684, "1f82766d7c3221930854033bebff5073ea46b43f27326074bbe15d148c18bfb3"),
-    ("org/scala-lang/modules/scala-collection-compat_2.13/2.10.0/scala-collection-compat_2.13-2.10.0.jar", 5596, "bb10091bd55131a5327bdeddede74e5d8a695acab24a97567111784f2f427299"),
-    ("org/scala-lang/modules/scala-java8-compat_2.13/1.0.2/scala-java8-compat_2.13-1.0.2.jar", 640088, "90d5b13656be93fb779b8d7c723efa2498a34af06273bb5204afb65f85a20c1b"),
-    ("org/scala-lang/scala-library/2.13.15/scala-library-2.13.15.jar", 5924531, "8e4dbc3becf70d59c787118f6ad06fab6790136a0699cd6412bc9da3d336944e"),
-    ("org/scala-lang/scala-reflect/2.13.15/scala-reflect-2.13.15.jar", 3803359, "78d0cc350e1ee42d87c6e11cf5b0dc7bf0b70829c00aa38f27bfb019d439dc11"),
-    ("org/slf4j/slf4j-api/1.7.36/slf4j-api-1.7.36.jar", 41125, "d3ef575e3e4979678dc01bf1dcce51021493b4d11fb7f1be8ad982877c16a1c0"),
-    ("org/slf4j/slf4j-reload4j/1.7.36/slf4j-reload4j-1.7.36.jar", 9824, "ae6fdd5c9547896114d5ec7fa7503733b7d2890573d3886fb548b3119c4d3f67"),
-    ("org/xerial/snappy/snappy-java/1.1.10.5/snappy-java-1.1.10.5.jar", 2299797, "0f3f1857ed33116583f480b4df5c0218836c47bfbc9c6221c0d73f356decf37b"),
+    (
+        "at/yawk/lz4/lz4-java/1.10.1/lz4-java-1.10.1.jar",
+        910232,
+        "a58a84c4271e50df4c96ed916ccb7e48a869f8ed9cdcda1ad5d3d4c33b0214a3",
+    ),
+    (
+        "ch/qos/reload4j/reload4j/1.2.19/reload4j-1.2.19.jar",
+        334103,
+        "fa07aa7adedf2a65eb09007443bb60b51c725b1b5b88e481e00c529ff2d3b5b5",
+    ),
+    (
+        "com/fasterxml/jackson/core/jackson-annotations/2.16.2/jackson-annotations-2.16.2.jar",
+        78481,
+        "d1cdd269ebaa753d1842933194e17d61958f058952d63e03dbfb3d1d78a6926e",
+    ),
+    (
+        "com/fasterxml/jackson/core/jackson-core/2.16.2/jackson-core-2.16.2.jar",
+        582784,
+        "4f43e2f1430b2d2413e8e5a3d79138e57e891d6a961b18c28ac90859639d8664",
+    ),
+    (
+        "com/fasterxml/jackson/core/jackson-databind/2.16.2/jackson-databind-2.16.2.jar",
+        1638583,
+        "53b6025d98c357068296e4b134242443a248c2c582800879f1c4ea93b54bafa6",
+    ),
+    (
+        "com/fasterxml/jackson/dataformat/jackson-dataformat-csv/2.16.2/jackson-dataformat-csv-2.16.2.jar",
+        102033,
+        "01a04610def154c50369e8bcd7c5ae1401579f591aa55e88f05093447e24d490",
+    ),
+    (
+        "com/fasterxml/jackson/datatype/jackson-datatype-jdk8/2.16.2/jackson-datatype-jdk8-2.16.2.jar",
+        36119,
+        "3e9b1b59f638b487b5ae0e2f4190fc98f72b0bf661324e7dfc71a69f6b9d4e29",
+    ),
+    (
+        "com/fasterxml/jackson/module/jackson-module-scala_2.13/2.16.2/jackson-module-scala_2.13-2.16.2.jar",
+        521404,
+        "1154f6dc8643739c0c3ef4c2a7901ca752b5cca7ebe1908d405ced701a8f3764",
+    ),
+    (
+        "com/github/ben-manes/caffeine/caffeine/2.9.3/caffeine-2.9.3.jar",
+        912143,
+        "1e0a7bbef1dd791653143f3f05d0e489934bf5481e58a87c9e619cd46b68729b",
+    ),
+    (
+        "com/github/luben/zstd-jni/1.5.6-4/zstd-jni-1.5.6-4.jar",
+        6687870,
+        "793ca8734aa15687e7e64564eab8b6ae9ee2720eae27aa663074682144b1c386",
+    ),
+    (
+        "com/google/errorprone/error_prone_annotations/2.10.0/error_prone_annotations-2.10.0.jar",
+        15992,
+        "a249d4d25dfb86d41e6c82fc335df580189f0c9feeabdc53233fc1e5060724a1",
+    ),
+    (
+        "com/thoughtworks/paranamer/paranamer/2.8/paranamer-2.8.jar",
+        34654,
+        "688cb118a6021d819138e855208c956031688be4b47a24bb615becc63acedf07",
+    ),
+    (
+        "com/typesafe/scala-logging/scala-logging_2.13/3.9.5/scala-logging_2.13-3.9.5.jar",
+        61858,
+        "87a3017d3f43e6ace7566fe4c3d615134c6914ff871c8d64bb32ca1d996d0545",
+    ),
+    (
+        "com/yammer/metrics/metrics-core/2.2.0/metrics-core-2.2.0.jar",
+        82123,
+        "6b7a14a6f34c10f8683f7b5e2f39df0f07b58c7dff0e468ebbc713905c46979c",
+    ),
+    (
+        "commons-beanutils/commons-beanutils/1.11.0/commons-beanutils-1.11.0.jar",
+        246806,
+        "9e44ba68ec9a3f21286fa2a8bbb003b735c0f69101bb43144b79f4f8aaa74709",
+    ),
+    (
+        "commons-cli/commons-cli/1.4/commons-cli-1.4.jar",
+        53820,
+        "fd3c7c9545a9cdb2051d1f9155c4f76b1e4ac5a57304404a6eedb578ffba7328",
+    ),
+    (
+        "commons-collections/commons-collections/3.2.2/commons-collections-3.2.2.jar",
+        588337,
+        "eeeae917917144a68a741d4c0dff66aa5c5c5fd85593ff217bced3fc8ca783b8",
+    ),
+    (
+        "commons-digester/commons-digester/2.1/commons-digester-2.1.jar",
+        196768,
+        "e0b2b980a84fc6533c5ce291f1917b32c507f62bcad64198fff44368c2196a3d",
+    ),
+    (
+        "commons-io/commons-io/2.14.0/commons-io-2.14.0.jar",
+        494227,
+        "e35d1df7232568ed4b81d9a9ed94a0159b3ff6cf1915cc21eef5cb55d7b157a2",
+    ),
+    (
+        "commons-logging/commons-logging/1.3.5/commons-logging-1.3.5.jar",
+        73737,
+        "6d7a744e4027649fbb50895df9497d109f98c766a637062fe8d2eabbb3140ba4",
+    ),
+    (
+        "commons-validator/commons-validator/1.10.1/commons-validator-1.10.1.jar",
+        203132,
+        "ed74711a78d793ca37f6075e4a1e93d107233dfd20d0bb17e32bad88d38e56aa",
+    ),
+    (
+        "io/dropwizard/metrics/metrics-core/4.1.12.1/metrics-core-4.1.12.1.jar",
+        105355,
+        "cec34936faa625039f4e46123eccaa10a9eb9d9a40c6075830cd81330e259cf9",
+    ),
+    (
+        "io/netty/netty-buffer/4.1.105.Final/netty-buffer-4.1.105.Final.jar",
+        307729,
+        "cc1b0108a60b1eb69bd01a10922851a166c58972cc0683f2116a9e8e7ecdaf0b",
+    ),
+    (
+        "io/netty/netty-codec/4.1.105.Final/netty-codec-4.1.105.Final.jar",
+        345325,
+        "c4f62480b408fb835b454c74cf6394a4c7088ffdaec78742fcece816c46bb58e",
+    ),
+    (
+        "io/netty/netty-common/4.1.105.Final/netty-common-4.1.105.Final.jar",
+        660636,
+        "399a8045fb43861afb7fc1ef3371f95a0b176692fb268f4867cff4957e63fd25",
+    ),
+    (
+        "io/netty/netty-handler/4.1.105.Final/netty-handler-4.1.105.Final.jar",
+        561623,
+        "5a6945cf1de374628b37ab1c35a4c47c2f5616db3a94b150720641477112be8e",
+    ),
+    (
+        "io/netty/netty-resolver/4.1.105.Final/netty-resolver-4.1.105.Final.jar",
+        37814,
+        "7202edd076a1edab50fdb0f3e54f56a02129b326296d9f35f4194f8cfb9b96ef",
+    ),
+    (
+        "io/netty/netty-transport-classes-epoll/4.1.105.Final/netty-transport-classes-epoll-4.1.105.Final.jar",
+        147234,
+        "a43bf94f784eb759c14f0b0c7e1c5985a64879e8c7ab21ba7c0c80f7a9382b30",
+    ),
+    (
+        "io/netty/netty-transport-native-epoll/4.1.105.Final/netty-transport-native-epoll-4.1.105.Final.jar",
+        6075,
+        "61f09ce16f0fd25e57a0a732f8fb79344f6b95051d88ac50a28874ad92e6d149",
+    ),
+    (
+        "io/netty/netty-transport-native-unix-common/4.1.105.Final/netty-transport-native-unix-common-4.1.105.Final.jar",
+        44065,
+        "7db91b72aae19e1cdca13c7fa76d57db20cbaf5b1e770563909a4437c63eb5cb",
+    ),
+    (
+        "io/netty/netty-transport/4.1.105.Final/netty-transport-4.1.105.Final.jar",
+        496884,
+        "be9b8a2f86685a876e469c904cb9fce53a1e826e178d44d2b1d92f6a99054737",
+    ),
+    (
+        "net/sf/jopt-simple/jopt-simple/5.0.4/jopt-simple-5.0.4.jar",
+        78146,
+        "df26cc58f235f477db07f753ba5a3ab243ebe5789d9f89ecf68dd62ea9a66c28",
+    ),
+    (
+        "net/sourceforge/argparse4j/argparse4j/0.7.0/argparse4j-0.7.0.jar",
+        90347,
+        "65ceb669d88f63306c680f8088bbf765bbca72d288a61a03703000076c3d3f56",
+    ),
+    (
+        "org/apache/kafka/kafka-clients/3.9.2/kafka-clients-3.9.2.jar",
+        9220052,
+        "014b4ef36884478a932641818b080c36a8f8e2e92dc771e800c9d2694f4f83d8",
+    ),
+    (
+        "org/apache/kafka/kafka-group-coordinator-api/3.9.2/kafka-group-coordinator-api-3.9.2.jar",
+        12604,
+        "bd903ba506c8309401a331ef1b826612d1cb95862879551031428da5cf50eab6",
+    ),
+    (
+        "org/apache/kafka/kafka-group-coordinator/3.9.2/kafka-group-coordinator-3.9.2.jar",
+        548538,
+        "d4d57f0955895cc38381f346f5ff7eba487afafa5ba264804af18393305b32fd",
+    ),
+    (
+        "org/apache/kafka/kafka-metadata/3.9.2/kafka-metadata-3.9.2.jar",
+        867907,
+        "ffe970aee12f00df4b0162f31c719df7c412f9207c166a74cef6611be25a255e",
+    ),
+    (
+        "org/apache/kafka/kafka-raft/3.9.2/kafka-raft-3.9.2.jar",
+        288382,
+        "f897533828e55ac466a5b183a25dccbe5a7b97c02162dac38e25338feddfe422",
+    ),
+    (
+        "org/apache/kafka/kafka-server-common/3.9.2/kafka-server-common-3.9.2.jar",
+        294396,
+        "0374b3f13c3c4b7fd446d35df1ccb0c60931ea27d4972b4de1bb1d548a87f5b2",
+    ),
+    (
+        "org/apache/kafka/kafka-server/3.9.2/kafka-server-3.9.2.jar",
+        108024,
+        "4f8667dbd664c4b0906e05499cfdc5f558f14c098b77fa6c09656cceb62a63ef",
+    ),
+    (
+        "org/apache/kafka/kafka-storage-api/3.9.2/kafka-storage-api-3.9.2.jar",
+        26870,
+        "565ab8540b50c7f00ea62c77a6639237ed3a80550245be70dc733f157cd280d6",
+    ),
+    (
+        "org/apache/kafka/kafka-storage/3.9.2/kafka-storage-3.9.2.jar",
+        359015,
+        "8a3d7b67dfcd34b1334d4994ed4106ba9c9b37ebcbb177ac47ff44050e8ab84b",
+    ),
+    (
+        "org/apache/kafka/kafka-tools-api/3.9.2/kafka-tools-api-3.9.2.jar",
+        9052,
+        "501ac034b93853c3dcba4b49e32c7c795de109a96b8ab6d59a9ab19e6ef11491",
+    ),
+    (
+        "org/apache/kafka/kafka-transaction-coordinator/3.9.2/kafka-transaction-coordinator-3.9.2.jar",
+        30916,
+        "d6ca25648111dfd11f76d3d0f7f51a9458784b645f4e56ce34fbc58d9c9d0296",
+    ),
+    (
+        "org/apache/kafka/kafka_2.13/3.9.2/kafka_2.13-3.9.2.jar",
+        4727916,
+        "dddf49b18c931301fece0048a76d6b0956c36c8b1d1fc721bfed318aa6ee3e4f",
+    ),
+    (
+        "org/apache/yetus/audience-annotations/0.12.0/audience-annotations-0.12.0.jar",
+        20891,
+        "ffb101fc066360ff3c77457c927fd7967fb096a6ee9e046ab7071447d8208efc",
+    ),
+    (
+        "org/apache/zookeeper/zookeeper-jute/3.8.4/zookeeper-jute-3.8.4.jar",
+        254932,
+        "93e854b55d731e745bafec187e2e7bf3389fd2a88e2fc8d1a3c1b9110284b284",
+    ),
+    (
+        "org/apache/zookeeper/zookeeper/3.8.4/zookeeper-3.8.4.jar",
+        1323991,
+        "2d77b152039e7f85dc5438a9304febff86a2f3e55c88976a8be309af39028e97",
+    ),
+    (
+        "org/bitbucket/b_c/jose4j/0.9.6/jose4j-0.9.6.jar",
+        299502,
+        "7314af50cde9c99e8eaf43eee617a23edcc6bb43036221064355094999d837ef",
+    ),
+    (
+        "org/pcollections/pcollections/4.0.1/pcollections-4.0.1.jar",
+        73684,
+        "1f82766d7c3221930854033bebff5073ea46b43f27326074bbe15d148c18bfb3",
+    ),
+    (
+        "org/scala-lang/modules/scala-collection-compat_2.13/2.10.0/scala-collection-compat_2.13-2.10.0.jar",
+        5596,
+        "bb10091bd55131a5327bdeddede74e5d8a695acab24a97567111784f2f427299",
+    ),
+    (
+        "org/scala-lang/modules/scala-java8-compat_2.13/1.0.2/scala-java8-compat_2.13-1.0.2.jar",
+        640088,
+        "90d5b13656be93fb779b8d7c723efa2498a34af06273bb5204afb65f85a20c1b",
+    ),
+    (
+        "org/scala-lang/scala-library/2.13.15/scala-library-2.13.15.jar",
+        5924531,
+        "8e4dbc3becf70d59c787118f6ad06fab6790136a0699cd6412bc9da3d336944e",
+    ),
+    (
+        "org/scala-lang/scala-reflect/2.13.15/scala-reflect-2.13.15.jar",
+        3803359,
+        "78d0cc350e1ee42d87c6e11cf5b0dc7bf0b70829c00aa38f27bfb019d439dc11",
+    ),
+    (
+        "org/slf4j/slf4j-api/1.7.36/slf4j-api-1.7.36.jar",
+        41125,
+        "d3ef575e3e4979678dc01bf1dcce51021493b4d11fb7f1be8ad982877c16a1c0",
+    ),
+    (
+        "org/slf4j/slf4j-reload4j/1.7.36/slf4j-reload4j-1.7.36.jar",
+        9824,
+        "ae6fdd5c9547896114d5ec7fa7503733b7d2890573d3886fb548b3119c4d3f67",
+    ),
+    (
+        "org/xerial/snappy/snappy-java/1.1.10.5/snappy-java-1.1.10.5.jar",
+        2299797,
+        "0f3f1857ed33116583f480b4df5c0218836c47bfbc9c6221c0d73f356decf37b",
+    ),
 ]
 
 
@@ -175,6 +420,7 @@ class Target:
 
 
 # --- locations --------------------------------------------------------------------------------
+
 
 def cache_dir() -> Path:
     return Path(os.environ.get("WORKSHOP_CACHE", "~/.cache/statefun-workshop")).expanduser()
@@ -225,6 +471,7 @@ def maven_targets() -> list[tuple[str, Target]]:
 
 
 # --- hashing and downloading ------------------------------------------------------------------
+
 
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
@@ -279,7 +526,7 @@ def download(url: str, target: Target, attempts: int = 3) -> None:
         except OSError as error:  # URLError, timeouts and resets are all OSErrors
             print(f"  download failed ({error}); attempt {attempt}/{attempts}", file=sys.stderr)
             if attempt == attempts:
-                raise SystemExit(f"could not download {url}: {error}")
+                raise SystemExit(f"could not download {url}: {error}") from None
             time.sleep(2 * attempt)
     actual = sha256_of(part)
     if actual != target.sha256:
@@ -289,6 +536,7 @@ def download(url: str, target: Target, attempts: int = 3) -> None:
 
 
 # --- PyPI: find the sdist through the simple index (PEP 503) ----------------------------------
+
 
 class _LinkParser(html.parser.HTMLParser):
     def __init__(self) -> None:
@@ -347,7 +595,9 @@ def ensure_flink(verify: bool) -> int:
 
 def ensure_flink_scripts(verify: bool) -> int:
     """Flink's bin/ and conf/ from the apache-flink sdist, unpacked into image/ (the sdist stays)."""
-    sdist = Target(cache_dir() / "downloads" / FLINK_SCRIPTS_SDIST, FLINK_SCRIPTS_SDIST_SIZE, FLINK_SCRIPTS_SDIST_SHA256)
+    sdist = Target(
+        cache_dir() / "downloads" / FLINK_SCRIPTS_SDIST, FLINK_SCRIPTS_SDIST_SIZE, FLINK_SCRIPTS_SDIST_SHA256
+    )
     unpacked = flink_image_dir() / ".scripts-unpacked"
     if is_present(sdist, verify) and unpacked.is_file():
         return 0

@@ -8,9 +8,9 @@ import threading
 import time
 
 import psutil
-from conftest import THRESHOLD
 
 import kafka_topics
+from conftest import THRESHOLD
 from entities_pb2 import Alert, ConfirmFraud, CustomThreshold, DeadLetter, Transaction
 from expectations import (
     ALERT_TIMEOUT,

@@ -1,0 +1,199 @@
+"""The Java command lines of Kafka, the JobManager and the TaskManager, as their start
+scripts would build them; and the ingress guard compiled for them.
+
+The jars come from local/fetch.py's cache ($WORKSHOP_CACHE).
+"""
+
+import base64
+import functools
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+import zipfile
+from pathlib import Path
+
+import fetch  # local/fetch.py, beside this file
+from layout import CONF, INGRESS_GUARD_SOURCES, KAFKA_DATA, LOGS, RUN
+from rendering import kafka_heap_options
+
+# Java 17 closes the JDK internals that Flink 1.16 (and Kryo) reach into. This is the
+# default list of Flink 1.18 (env.java.default-opts.all), the first release that supports 17.
+JAVA17_OPENS = [
+    "--add-exports=java.base/sun.net.util=ALL-UNNAMED",
+    "--add-exports=java.rmi/sun.rmi.registry=ALL-UNNAMED",
+    "--add-exports=jdk.compiler/com.sun.tools.javac.api=ALL-UNNAMED",
+    "--add-exports=jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED",
+    "--add-exports=jdk.compiler/com.sun.tools.javac.parser=ALL-UNNAMED",
+    "--add-exports=jdk.compiler/com.sun.tools.javac.tree=ALL-UNNAMED",
+    "--add-exports=jdk.compiler/com.sun.tools.javac.util=ALL-UNNAMED",
+    "--add-exports=java.security.jgss/sun.security.krb5=ALL-UNNAMED",
+    "--add-opens=java.base/java.lang=ALL-UNNAMED",
+    "--add-opens=java.base/java.net=ALL-UNNAMED",
+    "--add-opens=java.base/java.io=ALL-UNNAMED",
+    "--add-opens=java.base/java.nio=ALL-UNNAMED",
+    "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+    "--add-opens=java.base/java.lang.reflect=ALL-UNNAMED",
+    "--add-opens=java.base/java.text=ALL-UNNAMED",
+    "--add-opens=java.base/java.time=ALL-UNNAMED",
+    "--add-opens=java.base/java.util=ALL-UNNAMED",
+    "--add-opens=java.base/java.util.concurrent=ALL-UNNAMED",
+    "--add-opens=java.base/java.util.concurrent.atomic=ALL-UNNAMED",
+    "--add-opens=java.base/java.util.concurrent.locks=ALL-UNNAMED",
+]
+
+
+def java() -> str:
+    java_home = os.environ.get("JAVA_HOME")
+    candidate = Path(java_home, "bin", "java") if java_home else shutil.which("java")
+    if not candidate or not Path(candidate).exists():
+        sys.exit("java not found: install a JDK 11 or 17 (e.g. apt-get install openjdk-17-jdk-headless)")
+    return str(candidate)
+
+
+def flink_classpath() -> str:
+    """lib/*.jar with flink-dist last, the order of Flink's own constructFlinkClassPath."""
+    jars = sorted(fetch.flink_lib_dir().glob("*.jar"), key=lambda jar: (jar.name.startswith("flink-dist"), jar.name))
+    return os.pathsep.join(str(jar) for jar in [ingress_guard_jar(), *jars])
+
+
+@functools.cache  # every JVM command line asks; compile and hash once per run of this script
+def ingress_guard_jar() -> Path:
+    """statefun-runtime/ingress-guard/ compiled into a jar, once per version of its source.
+
+    The Docker image compiles the same source (statefun-runtime/Dockerfile); here the
+    JDK's javac does it, against the runtime's own jars.
+    """
+    sources = sorted(INGRESS_GUARD_SOURCES.rglob("*.java"))
+    digest = hashlib.sha256(b"".join(source.read_bytes() for source in sources)).hexdigest()[:12]
+    jar = RUN / "lib" / f"ingress-guard-{digest}.jar"
+    if jar.exists():
+        return jar
+    jar.parent.mkdir(parents=True, exist_ok=True)
+    javac = Path(java()).with_name("javac")
+    if not javac.exists():
+        sys.exit(f"{javac} not found: the Docker-free mode needs a JDK, not only a Java runtime")
+    classes = RUN / "lib" / "ingress-guard-classes"
+    shutil.rmtree(classes, ignore_errors=True)
+    runtime_jars = os.pathsep.join(str(jar) for jar in sorted(fetch.flink_lib_dir().glob("*.jar")))
+    subprocess.run(
+        [str(javac), "--release", "11", "-cp", runtime_jars, "-d", str(classes), *map(str, sources)], check=True
+    )
+    with zipfile.ZipFile(jar, "w") as archive:  # a jar is a zip: no need for the jar tool
+        for class_file in sorted(classes.rglob("*.class")):
+            archive.write(class_file, class_file.relative_to(classes).as_posix())
+    shutil.rmtree(classes)
+    return jar
+
+
+def bash_java_utils(command: str) -> tuple[list[str], list[str]]:
+    """JVM flags and -D settings for the memory in flink-conf.yaml, as Flink's start scripts get them.
+
+    BashJavaUtils prints two lines prefixed BASH_JAVA_UTILS_EXEC_RESULT: the JVM memory flags
+    (-Xmx, -Xms, ...) and the derived memory settings as "-D key=value" dynamic properties.
+    """
+    classpath = os.pathsep.join([str(fetch.bash_java_utils_jar()), flink_classpath()])
+    result = subprocess.run(
+        [
+            java(),
+            "-cp",
+            classpath,
+            "org.apache.flink.runtime.util.bash.BashJavaUtils",
+            command,
+            "--configDir",
+            str(CONF),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    prefix = "BASH_JAVA_UTILS_EXEC_RESULT:"
+    lines = [line[len(prefix) :] for line in result.stdout.splitlines() if line.startswith(prefix)]
+    if result.returncode != 0 or len(lines) != 2:
+        sys.exit(f"BashJavaUtils {command} failed:\n{result.stdout}\n{result.stderr}")
+    return lines[0].split(), lines[1].split()
+
+
+def flink_jvm_options(service: str) -> list[str]:
+    return [
+        *JAVA17_OPENS,
+        f"-Dlog4j.configurationFile={(CONF / 'log4j-console.properties').as_uri()}",
+        f"-Dlog.file={LOGS / (service + '.log')}",  # only read by the web UI's log tabs
+    ]
+
+
+def master_command(savepoint: Path | None) -> list[str]:
+    """The JobManager, which also runs the StateFun job (application mode).
+
+    The StateFun image starts StatefulFunctionsClusterEntryPoint, but that class insists on
+    /opt/flink/lib/statefun-flink-core.jar and /opt/statefun/modules. Flink's own
+    StandaloneApplicationClusterEntryPoint runs the same job class from the classpath.
+    """
+    memory_flags, dynamic_settings = bash_java_utils("GET_JM_RESOURCE_PARAMS")
+    command = [
+        java(),
+        *memory_flags,
+        *flink_jvm_options("master"),
+        "-cp",
+        flink_classpath(),
+        "org.apache.flink.container.entrypoint.StandaloneApplicationClusterEntryPoint",
+        "--configDir",
+        str(CONF),
+        "--job-classname",
+        "org.apache.flink.statefun.flink.core.StatefulFunctionsJob",
+        *dynamic_settings,
+    ]
+    if savepoint:
+        command += ["--fromSavepoint", str(savepoint), "--allowNonRestoredState"]
+    return command
+
+
+def worker_command() -> list[str]:
+    memory_flags, dynamic_settings = bash_java_utils("GET_TM_RESOURCE_PARAMS")
+    return [
+        java(),
+        *memory_flags,
+        *flink_jvm_options("worker"),
+        "-cp",
+        flink_classpath(),
+        "org.apache.flink.runtime.taskexecutor.TaskManagerRunner",
+        "--configDir",
+        str(CONF),
+        *dynamic_settings,
+    ]
+
+
+def kafka_java_command(main_class: str, *args: str) -> list[str]:
+    return [
+        java(),
+        *kafka_heap_options(),
+        # GC settings from Kafka's kafka-run-class.sh.
+        "-XX:+UseG1GC",
+        "-XX:MaxGCPauseMillis=20",
+        "-XX:InitiatingHeapOccupancyPercent=35",
+        "-XX:+ExplicitGCInvokesConcurrent",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j.configuration={(CONF / 'kafka-log4j.properties').as_uri()}",
+        "-cp",
+        str(fetch.kafka_libs_dir() / "*"),  # java expands the wildcard itself
+        main_class,
+        *args,
+    ]
+
+
+def format_kafka_storage_once(server_properties: Path) -> None:
+    """KRaft needs its log directory formatted with a cluster id before the first start."""
+    if (KAFKA_DATA / "meta.properties").exists():
+        return
+    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    print(f"Formatting Kafka storage in {KAFKA_DATA} (cluster id {cluster_id})")
+    # "--cluster-id=": an id may start with "-", which the tool would take for an option.
+    subprocess.run(
+        kafka_java_command(
+            "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(server_properties)
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )

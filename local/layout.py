@@ -1,0 +1,56 @@
+"""Where the Docker-free mode keeps things, and the ports its services listen on.
+
+Everything it writes lives in <repo>/.local-run/ (config, logs, Kafka data, supervisord's
+socket and pid); checkpoints and savepoints go to <repo>/checkpoint-dir and
+<repo>/savepoint-dir, as with Docker.
+"""
+
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+RUN = REPO / ".local-run"
+CONF = RUN / "conf"
+LOGS = RUN / "logs"
+KAFKA_DATA = RUN / "kafka-data"
+FLINK_TMP = RUN / "flink-tmp"
+SUPERVISORD_CONF = RUN / "supervisord.conf"
+SUPERVISORD_SOCK = RUN / "supervisord.sock"
+SUPERVISORD_PID = RUN / "supervisord.pid"
+CHECKPOINT_DIR = REPO / "checkpoint-dir"
+SAVEPOINT_DIR = REPO / "savepoint-dir"
+FUNCTIONS = REPO / "statefun-functions"  # python-worker's main.py and the modules beside it
+RUNTIME_SOURCES = REPO / "statefun-runtime"  # the one module.yaml and flink-conf.yaml (Docker's too)
+INGRESS_GUARD_SOURCES = RUNTIME_SOURCES / "ingress-guard"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+COMPOSE_FILE = REPO / "docker-compose.yml"
+
+PYTHON = sys.executable  # the venv python the launcher runs with also runs the Python services
+SERVICES = ["kafka-broker", "master", "worker", "python-worker", "merchant-service", "simulator"]
+
+
+def _flink_conf() -> dict:
+    return yaml.safe_load((RUNTIME_SOURCES / "flink-conf.yaml").read_text())
+
+
+# Flink's ports are flink-conf.yaml's; the others are those of docker-compose.yml and the
+# contract (tests/local checks that they agree).
+KAFKA_PORT, KAFKA_CONTROLLER_PORT = 9092, 9093
+PYTHON_WORKER_PORT, MERCHANT_SERVICE_PORT = 8000, 8002
+FLINK_RPC_PORT, FLINK_BLOB_PORT, FLINK_REST_PORT = (
+    int(_flink_conf()[key]) for key in ("jobmanager.rpc.port", "blob.server.port", "rest.port")
+)
+SERVICE_PORTS = [
+    KAFKA_PORT,
+    KAFKA_CONTROLLER_PORT,
+    FLINK_RPC_PORT,
+    FLINK_BLOB_PORT,
+    PYTHON_WORKER_PORT,
+    FLINK_REST_PORT,
+    MERCHANT_SERVICE_PORT,
+]
+FLINK_REST = f"http://127.0.0.1:{FLINK_REST_PORT}"
+PYTHON_WORKER_HEALTH = f"http://127.0.0.1:{PYTHON_WORKER_PORT}/health"
+MERCHANT_SERVICE_HEALTH = f"http://127.0.0.1:{MERCHANT_SERVICE_PORT}/health"

@@ -1,0 +1,197 @@
+"""The services as supervisord runs them, and the checks that tell when they are up.
+
+supervisord plays compose's part: it starts each service with its command, restarts it
+when it exits, and stops it with its whole process group.
+"""
+
+import http.client
+import json
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from string import Template
+
+import jvm
+from layout import (
+    FLINK_REST,
+    KAFKA_PORT,
+    LOGS,
+    PYTHON,
+    REPO,
+    SUPERVISORD_CONF,
+    SUPERVISORD_PID,
+    SUPERVISORD_SOCK,
+    TEMPLATES,
+)
+
+UP_TIMEOUT_SECONDS = 240
+
+
+def programs(savepoint: Path | None, server_properties: Path, functions: Path, worker_python: str) -> dict[str, dict]:
+    """Each service: its command, and whether supervisord starts it by itself.
+
+    master, worker and the simulator are started by `up` once the topics exist: a Kafka
+    source that starts before its topic exists would never read it.
+    """
+    return {
+        "kafka-broker": {
+            "command": jvm.kafka_java_command("kafka.Kafka", str(server_properties)),
+            "autostart": True,
+            "priority": 10,
+        },
+        "python-worker": {"command": [worker_python, str(functions / "main.py")], "autostart": True, "priority": 20},
+        "merchant-service": {"command": [PYTHON, "simulator/merchant_service.py"], "autostart": True, "priority": 20},
+        "master": {"command": jvm.master_command(savepoint), "autostart": False, "priority": 30},
+        "worker": {"command": jvm.worker_command(), "autostart": False, "priority": 30},
+        "simulator": {"command": [PYTHON, "simulator/simulator.py"], "autostart": False, "priority": 40},
+    }
+
+
+def supervisord_conf(program_specs: dict[str, dict]) -> str:
+    common = {"repo": REPO, "logs": LOGS, "socket": SUPERVISORD_SOCK, "pidfile": SUPERVISORD_PID}
+    sections = [Template((TEMPLATES / "supervisord.conf").read_text()).substitute(common)]
+    program = Template((TEMPLATES / "program.conf").read_text())
+    for name, spec in program_specs.items():
+        sections.append(
+            program.substitute(
+                common,
+                name=name,
+                # % is supervisord's interpolation
+                command=shlex.join(spec["command"]).replace("%", "%%"),
+                autostart=str(spec["autostart"]).lower(),
+                priority=spec["priority"],
+            )
+        )
+    return "\n".join(sections)
+
+
+def services_environment() -> dict[str, str]:
+    """supervisord's environment, which every service inherits.
+
+    FRAUD_THRESHOLD, FRAUD_WINDOW and MERCHANT_SERVICE_URL pass through from the caller;
+    the addresses default to this machine's.
+    """
+    environment = dict(os.environ)
+    environment.setdefault("MERCHANT_SERVICE_URL", "http://127.0.0.1:8002")
+    environment["KAFKA_BOOTSTRAP"] = f"127.0.0.1:{KAFKA_PORT}"
+    environment["PYTHONUNBUFFERED"] = "1"  # so the logs show prints as they happen
+    return environment
+
+
+def supervisorctl(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [PYTHON, "-m", "supervisor.supervisorctl", "-c", str(SUPERVISORD_CONF), *args],
+        cwd=REPO,
+        text=True,
+        capture_output=True,
+    )
+
+
+def program_states() -> dict[str, str]:
+    """supervisord's state of each program (RUNNING, BACKOFF, FATAL, ...), over its socket."""
+    import xmlrpc.client
+
+    from supervisor.xmlrpc import SupervisorTransport
+
+    transport = SupervisorTransport(None, None, f"unix://{SUPERVISORD_SOCK}")
+    proxy = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+    return {info["name"]: info["statename"] for info in proxy.supervisor.getAllProcessInfo()}
+
+
+def supervisord_pid() -> int | None:
+    """The pid of our supervisord if it is alive, else None."""
+    try:
+        pid = int(SUPERVISORD_PID.read_text().strip())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+def start_supervisord() -> None:
+    subprocess.run(
+        [PYTHON, "-m", "supervisor.supervisord", "-c", str(SUPERVISORD_CONF)],
+        cwd=REPO,
+        env=services_environment(),
+        check=True,
+    )  # it daemonizes itself
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+
+
+def http_json(url: str):
+    with urllib.request.urlopen(url, timeout=2) as response:
+        return json.load(response)
+
+
+def running_job() -> str | None:
+    """The id of the StateFun job once it and all of its tasks are RUNNING."""
+    try:
+        for job in http_json(f"{FLINK_REST}/jobs")["jobs"]:
+            if job["status"] == "RUNNING":
+                vertices = http_json(f"{FLINK_REST}/jobs/{job['id']}")["vertices"]
+                if all(vertex["status"] == "RUNNING" for vertex in vertices):
+                    return job["id"]
+    except (OSError, ValueError, KeyError, http.client.HTTPException):
+        pass
+    return None
+
+
+def create_topics() -> None:
+    """The same script as docker-compose's create-topics service, with the topics' settings."""
+    result = subprocess.run(
+        [PYTHON, str(REPO / "simulator" / "create_topics.py"), "--bootstrap", f"127.0.0.1:{KAFKA_PORT}"],
+        capture_output=True,
+        text=True,
+    )
+    print("  " + (result.stdout + result.stderr).strip().replace("\n", "\n  "))
+    if result.returncode != 0:
+        sys.exit("could not create the topics")
+
+
+def wait_until(checks: dict[str, Callable[[], bool]], started: float) -> bool:
+    """Poll every check until all pass; print each as it passes and, every 10 s, what is left.
+
+    Gives up early when supervisord has given up on a service (FATAL: it kept exiting).
+    """
+    pending = dict(checks)
+    last_report = time.monotonic()
+    while pending:
+        fatal = [name for name, state in program_states().items() if state == "FATAL" and name != "simulator"]
+        if fatal:
+            for name in fatal:
+                print(f"{name} keeps exiting; the end of {LOGS / (name + '.log')}:")
+                print("".join((LOGS / f"{name}.log").read_text(errors="replace").splitlines(True)[-15:]))
+            return False
+        for name, check in list(pending.items()):
+            if check():
+                print(f"  [{time.monotonic() - started:5.1f} s] {name}: ok")
+                del pending[name]
+        if not pending:
+            break
+        if time.monotonic() - started > UP_TIMEOUT_SECONDS:
+            print(f"Not ready after {UP_TIMEOUT_SECONDS} s: {', '.join(pending)}")
+            return False
+        if time.monotonic() - last_report >= 10:
+            print(f"  [{time.monotonic() - started:5.1f} s] waiting for: {', '.join(pending)}")
+            last_report = time.monotonic()
+        time.sleep(1)
+    return True

@@ -1,0 +1,98 @@
+"""local/: the Docker-free launcher's options and what it renders, without starting anything."""
+
+import argparse
+
+import pytest
+import yaml
+
+import contract
+import kafka_topics
+import layout
+import processes
+import rendering
+import workshop
+
+
+def up_options(*argv: str) -> argparse.Namespace:
+    return workshop.parser().parse_args(["up", *argv])
+
+
+def test_flink_settings_from_the_command_line_later_ones_winning():
+    args = up_options(
+        "--checkpoint-interval",
+        "2s",
+        "--flink-setting",
+        "state.backend=hashmap",
+        "--flink-setting",
+        "execution.checkpointing.interval=1s",
+    )
+    assert workshop.flink_settings(args) == {"execution.checkpointing.interval": "1s", "state.backend": "hashmap"}
+    assert workshop.flink_settings(up_options()) == {}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--flink-setting", "state.backend"],
+        ["--flink-setting", "=hashmap"],
+        ["--flink-setting", "a key=1"],
+        ["--checkpoint-interval", "ten seconds"],
+    ],
+)
+def test_a_bad_option_is_refused_with_what_is_expected(argv, capsys):
+    with pytest.raises(SystemExit) as refused:
+        up_options(*argv)
+    assert refused.value.code == 2
+    assert "is not" in capsys.readouterr().err
+
+
+def test_the_rendered_flink_conf_ends_with_the_command_lines_settings(tmp_path, monkeypatch):
+    monkeypatch.setattr(rendering, "CONF", tmp_path)
+    rendering.render_runtime_config(layout.RUNTIME_SOURCES / "module.yaml", {"execution.checkpointing.interval": "2s"})
+    conf = yaml.safe_load((tmp_path / "flink-conf.yaml").read_text())  # YAML: the last duplicate key wins
+    assert conf["execution.checkpointing.interval"] == "2s"
+    assert conf["jobmanager.rpc.address"] == "127.0.0.1"
+    assert conf["state.checkpoints.dir"] == layout.CHECKPOINT_DIR.as_uri()
+    module = [document for document in yaml.safe_load_all((tmp_path / "module.yaml").read_text()) if document]
+    addresses = {document["spec"].get("address") for document in module} - {None}
+    assert addresses == {"127.0.0.1:9092"}
+    [endpoint] = [document["spec"]["urlPathTemplate"] for document in module if "urlPathTemplate" in document["spec"]]
+    assert endpoint == "http://127.0.0.1:8000/statefun"
+
+
+def test_kafka_runs_with_composes_settings_but_its_listeners_and_folders():
+    settings = rendering.kafka_settings()
+    assert settings["transaction.max.timeout.ms"] == "900000"
+    assert settings["num.partitions"] == "1"
+    assert settings["offsets.topic.replication.factor"] == "1"
+    assert settings["listeners"] == "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093"
+    assert settings["log.dirs"] == str(layout.KAFKA_DATA)
+    assert "heap.opts" not in settings
+    assert rendering.kafka_heap_options() == ["-Xms256m", "-Xmx512m"]
+
+
+def test_the_ports_are_those_of_the_contract_compose_and_flink_conf():
+    assert layout.PYTHON_WORKER_PORT == contract.HTTP_PORT
+    assert f"127.0.0.1:{layout.KAFKA_PORT}" == kafka_topics.DEFAULT_BOOTSTRAP.replace("kafka-broker", "127.0.0.1")
+    services = yaml.safe_load(layout.COMPOSE_FILE.read_text())["services"]
+    published = {int(port.split(":")[1]) for service in services.values() for port in service.get("ports", [])}
+    assert published == {
+        layout.KAFKA_PORT,
+        layout.FLINK_REST_PORT,
+        layout.PYTHON_WORKER_PORT,
+        layout.MERCHANT_SERVICE_PORT,
+    }
+
+
+def test_supervisord_runs_python_worker_with_the_interpreter_and_main_asked_for(tmp_path, monkeypatch):
+    monkeypatch.setattr(processes.jvm, "kafka_java_command", lambda *args: ["java", *args])
+    monkeypatch.setattr(processes.jvm, "master_command", lambda savepoint: ["java", "master"])
+    monkeypatch.setattr(processes.jvm, "worker_command", lambda: ["java", "worker"])
+    specs = processes.programs(None, tmp_path / "server.properties", tmp_path / "functions", "/opt/py/bin/python")
+    assert specs["python-worker"]["command"] == ["/opt/py/bin/python", str(tmp_path / "functions" / "main.py")]
+    conf = processes.supervisord_conf(specs)
+    assert f"command=/opt/py/bin/python {tmp_path / 'functions' / 'main.py'}" in conf
+    assert [line for line in conf.splitlines() if line.startswith("[program:")] == [
+        f"[program:{name}]" for name in specs
+    ]
+    assert "$" not in conf  # every template name filled in
