@@ -24,7 +24,8 @@ help:
 	@echo "eval \"\$$(make -s docker-ready)\""
 	@echo "                        a Docker engine, Compose v2 and the images (stand-ins where no registry answers)"
 	@echo "make docker-down-engine stop the Docker engine docker-ready started (never any other)"
-	@echo "make up [SAVEPOINT=..] [FUNCTIONS=..]  run the whole workshop locally, without Docker (FUNCTIONS: another statefun-functions folder)"
+	@echo "make up [SAVEPOINT=..] [FUNCTIONS=..] [TASKMANAGERS=2 PARALLELISM=2 PARTITIONS=2]"
+	@echo "                        run the whole workshop locally, without Docker (FUNCTIONS: another statefun-functions folder)"
 	@echo "make down | status | logs [SERVICE=..] | restart SERVICE=.."
 	@echo "make bench | bench-short  the benchmarks of BENCHMARKS.md (~35 min | ~3 min); make bench-setup: their venvs"
 	@echo "make proto              regenerate the Python code (and type stubs) of protobuf/entities.proto"
@@ -167,7 +168,9 @@ bench-short: setup
 # --- the workshop without Docker -----------------------------------------------
 
 up: setup
-	$(PY) local/workshop.py up $(if $(SAVEPOINT),--savepoint $(SAVEPOINT)) $(if $(FUNCTIONS),--functions $(FUNCTIONS))
+	$(PY) local/workshop.py up $(if $(SAVEPOINT),--savepoint $(SAVEPOINT)) $(if $(FUNCTIONS),--functions $(FUNCTIONS)) \
+		$(if $(TASKMANAGERS),--taskmanagers $(TASKMANAGERS)) $(if $(PARALLELISM),--parallelism $(PARALLELISM)) \
+		$(if $(PARTITIONS),--partitions $(PARTITIONS))
 
 down status:
 	$(PY) local/workshop.py $@

@@ -150,12 +150,12 @@ def master_command(savepoint: Path | None) -> list[str]:
     return command
 
 
-def worker_command() -> list[str]:
+def worker_command(name: str = "worker") -> list[str]:
     memory_flags, dynamic_settings = bash_java_utils("GET_TM_RESOURCE_PARAMS")
     return [
         java(),
         *memory_flags,
-        *flink_jvm_options("worker"),
+        *flink_jvm_options(name),
         "-cp",
         flink_classpath(),
         "org.apache.flink.runtime.taskexecutor.TaskManagerRunner",

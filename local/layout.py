@@ -54,3 +54,17 @@ SERVICE_PORTS = [
 FLINK_REST = f"http://127.0.0.1:{FLINK_REST_PORT}"
 PYTHON_WORKER_HEALTH = f"http://127.0.0.1:{PYTHON_WORKER_PORT}/health"
 MERCHANT_SERVICE_HEALTH = f"http://127.0.0.1:{MERCHANT_SERVICE_PORT}/health"
+
+
+def resolve_savepoint(path: str) -> Path:
+    """A savepoint folder, relative to the current directory or the repository."""
+    for candidate in (Path(path).expanduser(), REPO / path):
+        if (candidate / "_metadata").is_file():
+            return candidate.resolve()
+    sys.exit(f"{path} is not a savepoint (no _metadata in it); savepoints are in {SAVEPOINT_DIR}")
+
+
+def prepare_run_folder() -> None:
+    for folder in (CONF, LOGS, KAFKA_DATA, FLINK_TMP, CHECKPOINT_DIR, SAVEPOINT_DIR):
+        folder.mkdir(parents=True, exist_ok=True)
+    (RUN / ".gitignore").write_text("*\n")  # keeps .local-run/ out of git without touching the repo's

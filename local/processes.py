@@ -22,6 +22,7 @@ from layout import (
     FLINK_REST,
     KAFKA_PORT,
     LOGS,
+    MERCHANT_SERVICE_PORT,
     PYTHON,
     REPO,
     SUPERVISORD_CONF,
@@ -33,11 +34,14 @@ from layout import (
 UP_TIMEOUT_SECONDS = 240
 
 
-def programs(savepoint: Path | None, server_properties: Path, functions: Path, worker_python: str) -> dict[str, dict]:
+def programs(
+    savepoint: Path | None, server_properties: Path, functions: Path, worker_python: str, taskmanagers: int = 1
+) -> dict[str, dict]:
     """Each service: its command, and whether supervisord starts it by itself.
 
-    master, worker and the simulator are started by `up` once the topics exist: a Kafka
-    source that starts before its topic exists would never read it.
+    master, the workers and the simulator are started by `up` once the topics exist: a Kafka
+    source that starts before its topic exists would never read it. The TaskManagers are
+    worker, worker-2, worker-3, ... (each with one task slot, flink-conf.yaml).
     """
     return {
         "kafka-broker": {
@@ -48,9 +52,17 @@ def programs(savepoint: Path | None, server_properties: Path, functions: Path, w
         "python-worker": {"command": [worker_python, str(functions / "main.py")], "autostart": True, "priority": 20},
         "merchant-service": {"command": [PYTHON, "simulator/merchant_service.py"], "autostart": True, "priority": 20},
         "master": {"command": jvm.master_command(savepoint), "autostart": False, "priority": 30},
-        "worker": {"command": jvm.worker_command(), "autostart": False, "priority": 30},
+        **{
+            name: {"command": jvm.worker_command(name), "autostart": False, "priority": 30}
+            for name in workers(taskmanagers)
+        },
         "simulator": {"command": [PYTHON, "simulator/simulator.py"], "autostart": False, "priority": 40},
     }
+
+
+def workers(taskmanagers: int) -> list[str]:
+    """The TaskManagers' service names: worker, as in compose, then worker-2, worker-3, ..."""
+    return ["worker", *(f"worker-{number}" for number in range(2, taskmanagers + 1))]
 
 
 def supervisord_conf(program_specs: dict[str, dict]) -> str:
@@ -78,7 +90,7 @@ def services_environment() -> dict[str, str]:
     the addresses default to this machine's.
     """
     environment = dict(os.environ)
-    environment.setdefault("MERCHANT_SERVICE_URL", "http://127.0.0.1:8002")
+    environment.setdefault("MERCHANT_SERVICE_URL", f"http://127.0.0.1:{MERCHANT_SERVICE_PORT}")
     environment["KAFKA_BOOTSTRAP"] = f"127.0.0.1:{KAFKA_PORT}"
     environment["PYTHONUNBUFFERED"] = "1"  # so the logs show prints as they happen
     return environment
@@ -155,10 +167,11 @@ def running_job() -> str | None:
     return None
 
 
-def create_topics() -> None:
+def create_topics(partitions: int = 1) -> None:
     """The same script as docker-compose's create-topics service, with the topics' settings."""
+    script = str(REPO / "simulator" / "create_topics.py")
     result = subprocess.run(
-        [PYTHON, str(REPO / "simulator" / "create_topics.py"), "--bootstrap", f"127.0.0.1:{KAFKA_PORT}"],
+        [PYTHON, script, "--bootstrap", f"127.0.0.1:{KAFKA_PORT}", "--partitions", str(partitions)],
         capture_output=True,
         text=True,
     )

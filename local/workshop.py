@@ -11,15 +11,17 @@ Run it with the repository's virtualenv python (it needs supervisor, PyYAML and 
 
 Services (the docker-compose names): kafka-broker (127.0.0.1:9092, controller :9093),
 master (Flink JobManager running the StateFun job; REST + web UI on 127.0.0.1:8001),
-worker (Flink TaskManager), python-worker (127.0.0.1:8000), merchant-service (127.0.0.1:8002)
-and simulator. Beside this file: layout.py (paths and ports), rendering.py (the runtime's
-and Kafka's config for this machine), jvm.py (the Java command lines), processes.py
-(supervisord and health checks), fetch.py (the jars), templates/.
+worker (Flink TaskManager; more with --taskmanagers: worker-2, ...), python-worker
+(127.0.0.1:8000), merchant-service (127.0.0.1:8002) and simulator.
+
+Beside this file: options.py (the command line's values), layout.py (paths, ports and the
+run folder), rendering.py (the runtime's and Kafka's config for this machine), jvm.py (the
+Java command lines), processes.py (supervisord and health checks), fetch.py (the jars),
+templates/.
 """
 
 import argparse
 import os
-import re
 import shutil
 import sys
 import time
@@ -27,11 +29,11 @@ from pathlib import Path
 
 import fetch
 import jvm
+import layout
+import options
 import processes
 import rendering
 from layout import (
-    CHECKPOINT_DIR,
-    CONF,
     FLINK_REST,
     FLINK_TMP,
     FUNCTIONS,
@@ -41,9 +43,7 @@ from layout import (
     MERCHANT_SERVICE_HEALTH,
     PYTHON,
     PYTHON_WORKER_HEALTH,
-    RUN,
     RUNTIME_SOURCES,
-    SAVEPOINT_DIR,
     SERVICE_PORTS,
     SERVICES,
     SUPERVISORD_CONF,
@@ -58,25 +58,27 @@ def up(args: argparse.Namespace) -> int:
     busy = [port for port in SERVICE_PORTS if port_open(port)]
     if busy:
         sys.exit(f"Port(s) {', '.join(map(str, busy))} on 127.0.0.1 are taken (docker compose still up?)")
+    if (args.parallelism or 1) > args.taskmanagers:  # one task slot each (flink-conf.yaml)
+        sys.exit(f"--parallelism {args.parallelism} needs as many task slots: --taskmanagers {args.parallelism}")
     started = time.monotonic()
-    savepoint = resolve_savepoint(args.savepoint) if args.savepoint else None
+    savepoint = layout.resolve_savepoint(args.savepoint) if args.savepoint else None
     functions = Path(args.functions).resolve()
     if not (functions / "main.py").is_file():
         sys.exit(f"--functions {args.functions}: no main.py in that folder")
     fetch.ensure_all()
-    prepare_run_folder()
-    rendering.render_runtime_config(Path(args.module), flink_settings(args))
+    layout.prepare_run_folder()
+    rendering.render_runtime_config(Path(args.module), options.flink_settings(args))
     server_properties = rendering.write_kafka_config()
     jvm.format_kafka_storage_once(server_properties)
-    specs = processes.programs(savepoint, server_properties, functions, args.worker_python)
+    specs = processes.programs(savepoint, server_properties, functions, args.worker_python, args.taskmanagers)
     SUPERVISORD_CONF.write_text(processes.supervisord_conf(specs))
     processes.start_supervisord()
     print(f"supervisord started; services log to {LOGS}/<service>.log")
 
     if not processes.wait_until({f"kafka-broker :{KAFKA_PORT}": lambda: port_open(KAFKA_PORT)}, started):
         return 1
-    processes.create_topics()
-    flink = supervisorctl("start", "master", "worker")
+    processes.create_topics(args.partitions)
+    flink = supervisorctl("start", "master", *processes.workers(args.taskmanagers))
     print(flink.stdout.rstrip())
     if flink.returncode != 0:
         print(flink.stderr.rstrip())
@@ -111,43 +113,6 @@ Up in {time.monotonic() - started:.0f} s. Job {job} is RUNNING.
     return 0
 
 
-def flink_settings(args: argparse.Namespace) -> dict[str, str]:
-    """What the command line adds to flink-conf.yaml; --flink-setting comes last and wins."""
-    settings = {}
-    if args.checkpoint_interval:
-        settings["execution.checkpointing.interval"] = args.checkpoint_interval
-    settings.update(args.flink_setting)
-    return settings
-
-
-def flink_setting(text: str) -> tuple[str, str]:
-    """KEY=VALUE, as flink-conf.yaml would have it: 'key: value'."""
-    key, equals, value = text.partition("=")
-    if not equals or not re.fullmatch(r"[a-zA-Z0-9._-]+", key.strip()) or not value.strip():
-        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE, e.g. state.backend=hashmap")
-    return key.strip(), value.strip()
-
-
-def duration(text: str) -> str:
-    if not re.fullmatch(r"\d+\s*(ms|s|min|m|h)", text.strip()):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 10s, 500ms or 2min")
-    return text.strip()
-
-
-def resolve_savepoint(path: str) -> Path:
-    """A savepoint folder, relative to the current directory or the repository."""
-    for candidate in (Path(path).expanduser(), RUN.parent / path):
-        if (candidate / "_metadata").is_file():
-            return candidate.resolve()
-    sys.exit(f"{path} is not a savepoint (no _metadata in it); savepoints are in {SAVEPOINT_DIR}")
-
-
-def prepare_run_folder() -> None:
-    for folder in (CONF, LOGS, KAFKA_DATA, FLINK_TMP, CHECKPOINT_DIR, SAVEPOINT_DIR):
-        folder.mkdir(parents=True, exist_ok=True)
-    (RUN / ".gitignore").write_text("*\n")  # keeps .local-run/ out of git without touching the repo's
-
-
 def down(args: argparse.Namespace) -> int:
     pid = supervisord_pid()
     if pid:
@@ -180,7 +145,7 @@ def status(args: argparse.Namespace) -> int:
 
 
 def logs(args: argparse.Namespace) -> int:
-    names = [args.service] if args.service else SERVICES
+    names = [args.service] if args.service else SERVICES + sorted(p.stem for p in LOGS.glob("worker-*.log"))
     files = [str(LOGS / f"{name}.log") for name in names if (LOGS / f"{name}.log").exists()]
     if not files:
         print(f"No logs yet in {LOGS}")
@@ -219,20 +184,41 @@ def parser() -> argparse.ArgumentParser:
     start.add_argument(
         "--checkpoint-interval",
         metavar="DURATION",
-        type=duration,
+        type=options.duration,
         help="checkpoint this often, e.g. 2s (default: flink-conf.yaml's, 10s)",
     )
     start.add_argument(
         "--flink-setting",
         metavar="KEY=VALUE",
-        type=flink_setting,
+        type=options.flink_setting,
         action="append",
         default=[],
         help="a flink-conf.yaml setting over the shipped file's (repeatable; the last one wins)",
     )
     start.add_argument(
+        "--taskmanagers",
+        metavar="N",
+        type=options.at_least_one,
+        default=1,
+        help="TaskManagers to run: worker, worker-2, ... (one task slot each; default 1)",
+    )
+    start.add_argument(
+        "--parallelism",
+        metavar="P",
+        type=options.at_least_one,
+        help="the job's parallelism, at most --taskmanagers (default: flink-conf.yaml's, 1)",
+    )
+    start.add_argument(
+        "--partitions",
+        metavar="K",
+        type=options.at_least_one,
+        default=1,
+        help="partitions of each topic, when it is created (default 1; `down -v` forgets topics)",
+    )
+    start.add_argument(
         "--worker-python",
         metavar="PATH",
+        type=options.executable,
         default=PYTHON,
         help="the interpreter python-worker runs with (default: this one, %(default)s)",
     )
@@ -247,11 +233,11 @@ def parser() -> argparse.ArgumentParser:
     stop.set_defaults(run=down)
     commands.add_parser("status", help="show what runs").set_defaults(run=status)
     show = commands.add_parser("logs", help="show a service's log (all services without one)")
-    show.add_argument("service", nargs="?", choices=SERVICES)
+    show.add_argument("service", nargs="?", type=options.service)
     show.add_argument("-f", "--follow", action="store_true")
     show.set_defaults(run=logs)
     again = commands.add_parser("restart", help="restart one service")
-    again.add_argument("service", choices=SERVICES)
+    again.add_argument("service", type=options.service)
     again.set_defaults(run=restart)
     return cli
 

@@ -32,8 +32,13 @@ def admin_client(bootstrap: str) -> KafkaAdminClient:
             time.sleep(2)
 
 
-def create_topics(bootstrap: str) -> list[str]:
-    """The topics that were missing and are now created."""
+def create_topics(bootstrap: str, partitions: int = 1) -> list[str]:
+    """The topics that were missing and are now created, each with `partitions` partitions.
+
+    The input topics' partitions bound how many of the job's source tasks read at once
+    (the rest of the job is spread by key, whatever the count). A topic that exists keeps
+    the count it was created with.
+    """
     admin = admin_client(bootstrap)
     try:
         existing = set(admin.list_topics())
@@ -41,7 +46,7 @@ def create_topics(bootstrap: str) -> list[str]:
         for topic in missing:
             try:
                 admin.create_topics(
-                    [NewTopic(topic, num_partitions=1, replication_factor=1, topic_configs=kafka_topics.CONFIGS[topic])]
+                    [NewTopic(topic, partitions, replication_factor=1, topic_configs=kafka_topics.CONFIGS[topic])]
                 )
             except TopicAlreadyExistsError:
                 pass  # created meanwhile by another run
@@ -53,8 +58,16 @@ def create_topics(bootstrap: str) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description="Create the workshop's Kafka topics.")
     parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP", kafka_topics.DEFAULT_BOOTSTRAP))
+    parser.add_argument(
+        "--partitions",
+        type=int,
+        default=int(os.environ.get("PARTITIONS") or 1),
+        help="partitions of each topic it creates (default: $PARTITIONS, else 1)",
+    )
     args = parser.parse_args()
-    created = create_topics(args.bootstrap)
+    if args.partitions < 1:
+        parser.error(f"--partitions must be at least 1, not {args.partitions}")
+    created = create_topics(args.bootstrap, args.partitions)
     print(f"create-topics: created {', '.join(created)}" if created else "create-topics: all topics exist")
 
 

@@ -120,6 +120,11 @@ def is_exactly(raw: bytes, message_class) -> bool:
 
 
 def send(context: Context, typename: str, instance_id: str, value: ProtobufMessage) -> None:
+    # The SDK checks the address only after the function has returned, outside
+    # dead_letter_on_failure: refused there, the whole invocation would fail, forever.
+    namespace, _, name = typename.rpartition("/")
+    if not (namespace and name and instance_id):
+        raise BadMessage(f"cannot send to the incomplete address {typename!r} / {instance_id!r}")
     context.send(
         message_builder(target_typename=typename, target_id=instance_id, value=value, value_type=type_of(type(value)))
     )

@@ -5,7 +5,6 @@ these tests check what a schema cannot: names, ports, topics, addresses and the 
 the runtime configuration.
 """
 
-import ast
 import fnmatch
 import functools
 import os
@@ -19,6 +18,7 @@ import yaml
 import config
 import contract
 import kafka_topics
+import layout
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -48,15 +48,6 @@ def one_shot_services() -> set[str]:
 
 def long_running_services() -> set[str]:
     return set(services()) - one_shot_services()
-
-
-def workshop_constant(name: str):
-    """A constant of local/workshop.py, read without running the script."""
-    tree = ast.parse((ROOT / "local" / "workshop.py").read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(target, "id", None) == name for target in node.targets):
-            return ast.literal_eval(node.value)
-    raise AssertionError(f"local/workshop.py has no {name}")
 
 
 def flink_conf() -> dict:
@@ -114,7 +105,7 @@ def test_the_services_are_the_contracts_plus_one_shot_helpers():
 
 
 def test_the_docker_free_mode_runs_the_same_services():
-    local_services = workshop_constant("SERVICES")
+    local_services = layout.SERVICES
     assert len(local_services) == len(set(local_services))
     assert set(local_services) == long_running_services()
 
@@ -145,7 +136,7 @@ def test_both_modes_create_the_topics_with_the_same_script():
     create_topics = services()["create-topics"]
     assert create_topics["build"] == "./simulator"
     assert create_topics["command"] == ["python", "create_topics.py", "--bootstrap", kafka_topics.DEFAULT_BOOTSTRAP]
-    assert '"simulator" / "create_topics.py"' in (ROOT / "local" / "workshop.py").read_text()
+    assert '"simulator" / "create_topics.py"' in (ROOT / "local" / "processes.py").read_text()
 
 
 def test_kafka_is_one_kraft_node_reachable_as_the_contract_says():

@@ -4,6 +4,8 @@ import pathlib
 import re
 import subprocess
 
+import rendering
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 SECRET_PATTERNS = {
@@ -47,10 +49,11 @@ def test_every_python_requirement_is_pinned_exactly():
 
 
 def test_the_local_mode_binds_its_services_to_loopback():
-    text = (ROOT / "local" / "workshop.py").read_text()
+    flink = rendering.local_only_flink_settings()
     for setting in ("rest.bind-address", "jobmanager.bind-host", "taskmanager.bind-host"):
-        assert re.search(rf'"{re.escape(setting)}": "127\.0\.0\.1"', text), setting
-    assert "PLAINTEXT://127.0.0.1:" in text and "CONTROLLER://127.0.0.1:" in text
+        assert flink[setting] == "127.0.0.1", setting
+    listeners = rendering.kafka_settings()["listeners"].split(",")
+    assert listeners == ["PLAINTEXT://127.0.0.1:9092", "CONTROLLER://127.0.0.1:9093"]
 
 
 def test_one_uv_and_one_protobuf_override_wherever_python_worker_is_installed():

@@ -71,14 +71,20 @@ class LocalWorkshop:
         assert result.returncode == 0, f"local/workshop.py {' '.join(args)} failed:\n{result.stdout[-3000:]}"
 
     def up(
-        self, savepoint: str | None = None, module: pathlib.Path | None = None, functions: pathlib.Path | None = None
+        self,
+        savepoint: str | None = None,
+        module: pathlib.Path | None = None,
+        functions: pathlib.Path | None = None,
+        options: tuple[str, ...] = (),
     ) -> None:
+        """local/workshop.py up, without the simulator; `options` are more of its options."""
         self.launcher(
             "up",
             "--no-simulator",
             *(["--savepoint", savepoint] if savepoint else []),
             *(["--module", str(module)] if module else []),
             *(["--functions", str(functions)] if functions else []),
+            *options,
         )
 
     def down(self, volumes: bool = False) -> None:

@@ -8,6 +8,7 @@ import yaml
 import contract
 import kafka_topics
 import layout
+import options
 import processes
 import rendering
 import workshop
@@ -26,8 +27,8 @@ def test_flink_settings_from_the_command_line_later_ones_winning():
         "--flink-setting",
         "execution.checkpointing.interval=1s",
     )
-    assert workshop.flink_settings(args) == {"execution.checkpointing.interval": "1s", "state.backend": "hashmap"}
-    assert workshop.flink_settings(up_options()) == {}
+    assert options.flink_settings(args) == {"execution.checkpointing.interval": "1s", "state.backend": "hashmap"}
+    assert options.flink_settings(up_options()) == {}
 
 
 @pytest.mark.parametrize(
@@ -37,13 +38,16 @@ def test_flink_settings_from_the_command_line_later_ones_winning():
         ["--flink-setting", "=hashmap"],
         ["--flink-setting", "a key=1"],
         ["--checkpoint-interval", "ten seconds"],
+        ["--flink-setting", "rest.port=9999"],
+        ["--worker-python", "/no/such/python"],
     ],
 )
 def test_a_bad_option_is_refused_with_what_is_expected(argv, capsys):
     with pytest.raises(SystemExit) as refused:
         up_options(*argv)
     assert refused.value.code == 2
-    assert "is not" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "is not" in error or "is set by the launcher" in error, error
 
 
 def test_the_rendered_flink_conf_ends_with_the_command_lines_settings(tmp_path, monkeypatch):
@@ -87,7 +91,7 @@ def test_the_ports_are_those_of_the_contract_compose_and_flink_conf():
 def test_supervisord_runs_python_worker_with_the_interpreter_and_main_asked_for(tmp_path, monkeypatch):
     monkeypatch.setattr(processes.jvm, "kafka_java_command", lambda *args: ["java", *args])
     monkeypatch.setattr(processes.jvm, "master_command", lambda savepoint: ["java", "master"])
-    monkeypatch.setattr(processes.jvm, "worker_command", lambda: ["java", "worker"])
+    monkeypatch.setattr(processes.jvm, "worker_command", lambda name: ["java", name])
     specs = processes.programs(None, tmp_path / "server.properties", tmp_path / "functions", "/opt/py/bin/python")
     assert specs["python-worker"]["command"] == ["/opt/py/bin/python", str(tmp_path / "functions" / "main.py")]
     conf = processes.supervisord_conf(specs)
@@ -96,3 +100,24 @@ def test_supervisord_runs_python_worker_with_the_interpreter_and_main_asked_for(
         f"[program:{name}]" for name in specs
     ]
     assert "$" not in conf  # every template name filled in
+
+
+def test_more_taskmanagers_are_more_worker_services(tmp_path, monkeypatch):
+    monkeypatch.setattr(processes.jvm, "kafka_java_command", lambda *args: ["java", *args])
+    monkeypatch.setattr(processes.jvm, "master_command", lambda savepoint: ["java", "master"])
+    monkeypatch.setattr(processes.jvm, "worker_command", lambda name: ["java", name])
+    specs = processes.programs(None, tmp_path / "server.properties", tmp_path, "python", taskmanagers=3)
+    assert [name for name in specs if name.startswith("worker")] == ["worker", "worker-2", "worker-3"]
+    assert specs["worker-3"]["command"] == ["java", "worker-3"]
+    assert options.service("worker-3") == "worker-3"
+    with pytest.raises(argparse.ArgumentTypeError):
+        options.service("worker-1")
+
+
+def test_a_parallelism_above_the_task_slots_is_refused_before_anything_starts(capsys):
+    with pytest.raises(SystemExit) as refused:
+        workshop.main(["up", "--parallelism", "2"])
+    assert "--taskmanagers 2" in str(refused.value.code)
+    assert options.flink_settings(up_options("--taskmanagers", "2", "--parallelism", "2")) == {
+        "parallelism.default": "2"
+    }

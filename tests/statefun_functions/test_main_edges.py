@@ -1,6 +1,7 @@
 """main.py at the edges of what it accepts: the last value taken and the first one refused."""
 
 import pytest
+from statefun.request_reply_pb2 import Address
 
 from contract import ALERTS_TOPIC, COUNTER, DEAD_LETTERS_TOPIC, MERCHANT, THRESHOLD, TRANSACTION_MANAGER
 from entities_pb2 import (
@@ -11,6 +12,7 @@ from entities_pb2 import (
     ExpireFraud,
     FraudScore,
     MerchantScore,
+    QueryFraud,
     QueryMerchantScore,
     QueryThreshold,
     ReportedFraud,
@@ -174,3 +176,21 @@ async def test_the_count_of_three_frauds_drops_to_two_when_one_expires(functions
     await counter.invoke(typed(ExpireFraud()))
 
     assert counter.value("fraud_count", ReportedFraud) == ReportedFraud(count=2)
+
+
+@pytest.mark.parametrize(
+    "caller",
+    [
+        Address(namespace="ververica", type="", id="t-1"),
+        Address(namespace="", type="transaction-manager", id="t-1"),
+        Address(namespace="ververica", type="transaction-manager", id=""),
+    ],
+)
+async def test_a_query_from_an_incomplete_address_is_dead_lettered_not_failed(functions, caller):
+    """The SDK would refuse the answer's address only after the function returned: the whole
+    invocation would fail, and the runtime retry it forever (found by test_endpoint_fuzz)."""
+    counter = Instance(functions, COUNTER, ACCOUNT)
+    result = await counter.invoke(typed(QueryFraud()), callers=[caller])
+    [letter] = [record.parse(DeadLetter) for record in egress_records(result) if record.topic == DEAD_LETTERS_TOPIC]
+    assert "cannot send to the incomplete address" in letter.reason
+    assert not result.outgoing_messages
