@@ -14,7 +14,7 @@ from kafka.errors import KafkaError
 import kafka_topics
 from entities_pb2 import ConfirmFraud, CustomThreshold, DeadLetter, Transaction
 from expectations import QUIET_SECONDS, account, alerted, merchant_scoring, score, send_transaction, settle, settle_all
-from load import exactly_once_through_a_crash_under_load, produce_load
+from load import assert_fraud_counts, exactly_once_through_a_crash_under_load, produce_load
 from local_workshop import ROOT, TopicReader, transactions_lag
 
 pytestmark = pytest.mark.faults
@@ -214,15 +214,4 @@ def test_overload_saturates_without_restarts_and_drains_exactly_once(workshop, p
     assert lags[-1] == 0
     assert worker_log_growth < 10_000_000
 
-    calm = merchant_scoring(4, 10)
-    settle_all(
-        producer,
-        alerts,
-        {
-            holder: (
-                Transaction(account=holder, merchant=calm, amount=0),
-                score(Transaction(account=holder, merchant=calm, amount=0), fraud_count=count),
-            )
-            for holder, count in confirmations.items()
-        },
-    )
+    assert_fraud_counts(producer, alerts, confirmations)

@@ -191,6 +191,6 @@ async def test_a_query_from_an_incomplete_address_is_dead_lettered_not_failed(fu
     invocation would fail, and the runtime retry it forever (found by test_endpoint_fuzz)."""
     counter = Instance(functions, COUNTER, ACCOUNT)
     result = await counter.invoke(typed(QueryFraud()), callers=[caller])
-    [letter] = [record.parse(DeadLetter) for record in egress_records(result) if record.topic == DEAD_LETTERS_TOPIC]
+    [letter] = topic(result, DEAD_LETTERS_TOPIC, DeadLetter)
     assert "cannot send to the incomplete address" in letter.reason
     assert not result.outgoing_messages
