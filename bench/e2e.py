@@ -53,7 +53,7 @@ WORKSHOP = str(ROOT / ".venv" / "bin" / "python")  # make setup's: the launcher,
 LOCK = "/tmp/workshop-topology.lock"
 BOOTSTRAP = "127.0.0.1:9092"
 FLINK_REST = "http://127.0.0.1:8001"
-PROGRAMS = ["kafka-broker", "master", "worker", "python-worker", "merchant-service"]
+PROGRAMS = ["kafka-broker", "master", "worker", "worker-2", "python-worker", "merchant-service"]
 
 
 @dataclasses.dataclass
@@ -65,6 +65,7 @@ class Variant:
     endpoint: dict = dataclasses.field(default_factory=dict)  # module.yaml's http endpoint spec keys
     worker_python: str | None = None  # None: make setup's venv, as shipped
     workers: str | None = None  # None: WORKERS as shipped (auto)
+    scale: tuple = ()  # local/workshop.py up's scale-out options
 
 
 VARIANTS = {
@@ -89,6 +90,10 @@ VARIANTS = {
     ),
     "batch-10": Variant("maxNumBatchRequests 10 instead of 1000", endpoint={"maxNumBatchRequests": 10}),
     "one-worker-process": Variant("python-worker with WORKERS=1", workers="1"),
+    "parallelism-2": Variant(
+        "two TaskManagers, the job at parallelism 2, two partitions per topic",
+        scale=("--taskmanagers", "2", "--parallelism", "2", "--partitions", "2"),
+    ),
     "pinned-worker": Variant(
         "python-worker on the SDK's own pins (protobuf 3.20.3, pure Python), WORKERS=1",
         worker_python=PINNED,
@@ -113,6 +118,7 @@ def launcher(*args, environment, timeout=600) -> None:
 def launcher_options(variant: Variant, module) -> list[str]:
     """The variant, as local/workshop.py up's options."""
     options = [f"--flink-setting={key}={value}" for key, value in variant.flink.items()]
+    options += variant.scale
     if variant.worker_python:
         options.append(f"--worker-python={variant.worker_python}")
     if module:

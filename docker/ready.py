@@ -57,6 +57,7 @@ STANDIN_FOR = {
     "apache/kafka:3.9.2": "kafka",
     "python:3.11.16-slim-bookworm": "python",
     "eclipse-temurin:11.0.25_9-jdk": "temurin-jdk",
+    "haproxy:2.6.12": "haproxy",
 }
 ENGINE_START_TIMEOUT = 90
 PULL_TIMEOUT = 120

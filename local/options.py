@@ -69,3 +69,9 @@ def service(name: str) -> str:
     if name not in SERVICES and not re.fullmatch(r"worker-[2-9]\d*", name):
         raise argparse.ArgumentTypeError(f"{name!r} is not one of {', '.join(SERVICES)} (or worker-2, ...)")
     return name
+
+
+def taskmanagers(args: argparse.Namespace) -> int:
+    """--taskmanagers, else one per unit of --parallelism: each has one task slot
+    (flink-conf.yaml), as docker-compose.yml's worker replicas do."""
+    return args.taskmanagers or args.parallelism or 1

@@ -55,11 +55,12 @@ def up(args: argparse.Namespace) -> int:
     if supervisord_pid():
         print("Already up (run `down` first to change options). Status:")
         return status(args)
+    args.taskmanagers = options.taskmanagers(args)
+    if (args.parallelism or 1) > args.taskmanagers:
+        sys.exit(f"--parallelism {args.parallelism} needs as many task slots: --taskmanagers {args.parallelism}")
     busy = [port for port in SERVICE_PORTS if port_open(port)]
     if busy:
         sys.exit(f"Port(s) {', '.join(map(str, busy))} on 127.0.0.1 are taken (docker compose still up?)")
-    if (args.parallelism or 1) > args.taskmanagers:  # one task slot each (flink-conf.yaml)
-        sys.exit(f"--parallelism {args.parallelism} needs as many task slots: --taskmanagers {args.parallelism}")
     started = time.monotonic()
     savepoint = layout.resolve_savepoint(args.savepoint) if args.savepoint else None
     functions = Path(args.functions).resolve()
@@ -199,8 +200,7 @@ def parser() -> argparse.ArgumentParser:
         "--taskmanagers",
         metavar="N",
         type=options.at_least_one,
-        default=1,
-        help="TaskManagers to run: worker, worker-2, ... (one task slot each; default 1)",
+        help="TaskManagers to run: worker, worker-2, ... (one task slot each; default: the parallelism)",
     )
     start.add_argument(
         "--parallelism",

@@ -23,7 +23,11 @@ import layout
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 CONTRACT_SERVICES = {"kafka-broker", "master", "worker", "python-worker", "simulator", "merchant-service"}
-PUBLISHED = {"kafka-broker": 9092, "master": 8001, "python-worker": 8000, "merchant-service": 8002}
+# Docker only: HAProxy in front of python-worker's replicas, on the contract's port 8000 (the
+# Docker-free mode's python-worker spreads its connections over its processes itself).
+LOAD_BALANCER = "python-worker-lb"
+PUBLISHED = {"kafka-broker": 9092, "master": 8001, LOAD_BALANCER: 8000, "merchant-service": 8002}
+HAPROXY_CFG = ROOT / "docker" / "python-worker-lb" / "haproxy.cfg"
 STATEFUN_VERSION = "3.3.0"
 
 
@@ -100,14 +104,14 @@ def build_folder(spec: dict) -> str:
 
 def test_the_services_are_the_contracts_plus_one_shot_helpers():
     assert "version" not in compose()
-    assert long_running_services() == CONTRACT_SERVICES
+    assert long_running_services() == CONTRACT_SERVICES | {LOAD_BALANCER}
     assert one_shot_services() == {"create-topics", "prepare-dirs"}
 
 
 def test_the_docker_free_mode_runs_the_same_services():
     local_services = layout.SERVICES
     assert len(local_services) == len(set(local_services))
-    assert set(local_services) == long_running_services()
+    assert set(local_services) == long_running_services() - {LOAD_BALANCER}
 
 
 def test_every_published_port_binds_to_loopback_at_the_contracts_number():
@@ -115,14 +119,15 @@ def test_every_published_port_binds_to_loopback_at_the_contracts_number():
     for name, spec in services().items():
         for host_ip, host_port, _ in published_ports(spec):
             assert host_ip == "127.0.0.1", f"{name} publishes {host_port} on all interfaces"
-            published[name] = host_port
+            published.setdefault(name, host_port)  # the first one: the service's own
     assert published == PUBLISHED
 
 
 def test_container_ports_are_the_ones_the_programs_listen_on():
     [(_, _, rest)] = published_ports(services()["master"])
     assert rest == flink_conf()["rest.port"]
-    [(_, _, functions)] = published_ports(services()["python-worker"])
+    [(_, _, functions), (_, _, statistics)] = published_ports(services()[LOAD_BALANCER])
+    assert haproxy_binds() == [functions, statistics]
     assert functions == contract.HTTP_PORT
     [(_, _, merchant)] = published_ports(services()["merchant-service"])
     assert services()["merchant-service"]["command"][-2:] == ["--port", str(merchant)]
@@ -135,7 +140,7 @@ def test_container_ports_are_the_ones_the_programs_listen_on():
 def test_both_modes_create_the_topics_with_the_same_script():
     create_topics = services()["create-topics"]
     assert create_topics["build"] == "./simulator"
-    assert create_topics["command"] == ["python", "create_topics.py", "--bootstrap", kafka_topics.DEFAULT_BOOTSTRAP]
+    assert create_topics["command"][:4] == ["python", "create_topics.py", "--bootstrap", kafka_topics.DEFAULT_BOOTSTRAP]
     assert '"simulator" / "create_topics.py"' in (ROOT / "local" / "processes.py").read_text()
 
 
@@ -196,11 +201,44 @@ def test_master_and_worker_find_each_other_and_share_the_state_folders():
     assert set(services()["prepare-dirs"]["volumes"]) == set(services()["master"]["volumes"])
 
 
-def test_the_restart_from_a_savepoint_is_one_line_to_uncomment():
-    text = (ROOT / "docker-compose.yml").read_text()
-    master = text[text.index("\n  master:") : text.index("\n  worker:")]
-    assert re.search(r"\n    # command: -s /savepoint-dir/savepoint-\S+ -n\n", master)
-    # with -n: the image's launcher ignores execution.savepoint.ignore-unclaimed-state
+def test_savepoint_and_parallelism_reach_the_job_as_the_docker_free_mode_takes_them():
+    # SAVEPOINT=savepoint-dir/savepoint-... as for `make up`: /savepoint-dir is that folder.
+    assert "./savepoint-dir:/savepoint-dir" in services()["master"]["volumes"]
+    assert services()["master"]["command"] == (
+        "-D parallelism.default=${PARALLELISM:-1} ${SAVEPOINT:+-s /${SAVEPOINT:-} -n}"
+    )  # with -n: the image's launcher ignores execution.savepoint.ignore-unclaimed-state
+    # One task slot per TaskManager: as many of them as the parallelism, unless told otherwise.
+    assert flink_conf()["taskmanager.numberOfTaskSlots"] == 1
+    assert services()["worker"]["deploy"]["replicas"] == "${TASKMANAGERS:-${PARALLELISM:-1}}"
+    assert services()["create-topics"]["command"][-2:] == ["--partitions", "${PARTITIONS:-1}"]
+
+
+# --- python-worker's replicas and their load balancer ----------------------------------------
+
+
+def haproxy_binds() -> list[int]:
+    return [int(port) for port in re.findall(r"^\s+bind :(\d+)$", HAPROXY_CFG.read_text(), flags=re.MULTILINE)]
+
+
+def test_the_name_python_worker_leads_to_the_load_balancer_and_it_to_every_replica():
+    balancer, functions = services()[LOAD_BALANCER], services()["python-worker"]
+    assert balancer["networks"]["default"]["aliases"] == ["python-worker"]
+    assert set(functions["networks"]) == {"functions"}  # nothing else answers to python-worker
+    [replicas] = functions["networks"]["functions"]["aliases"]
+    assert "functions" in balancer["networks"]
+    assert f" {replicas}:{contract.HTTP_PORT}\n" in HAPROXY_CFG.read_text()
+    assert f"option httpchk GET {contract.HEALTH_PATH}\n" in HAPROXY_CFG.read_text()
+    assert "functions" in services()["merchant-service"]["networks"]  # what the functions call
+    assert f"./{HAPROXY_CFG.relative_to(ROOT)}:/usr/local/etc/haproxy/haproxy.cfg:ro" in balancer["volumes"]
+
+
+def test_the_load_balancer_outwaits_the_runtimes_call_timeout():
+    module = list(yaml.safe_load_all((ROOT / "statefun-runtime" / "module.yaml").read_text()))
+    [endpoint] = [doc["spec"] for doc in module if doc["kind"] == "io.statefun.endpoints.v2/http"]
+    assert endpoint["transport"]["timeouts"]["call"] == "1 min"
+    for side in ("client", "server"):
+        [seconds] = re.findall(rf"^\s+timeout {side} (\d+)s$", HAPROXY_CFG.read_text(), flags=re.MULTILINE)
+        assert int(seconds) > 60
 
 
 # --- python-worker and the simulator -------------------------------------------------------

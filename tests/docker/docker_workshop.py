@@ -1,8 +1,8 @@
 """Test tool for the Docker suite: the README's docker compose commands, run in a copy of the repository.
 
 The copy (every file git knows, as it is in the working tree) lets the tests edit
-`statefun-functions/main.py` and uncomment the savepoint line of `docker-compose.yml` exactly
-as the README tells a user to, without touching the checkout. The compose project name is
+`statefun-functions/main.py` exactly as the README tells a user to, without touching the
+checkout. The compose project name is
 fixed in docker-compose.yml, so the copy runs the very services a user gets.
 """
 
@@ -33,13 +33,18 @@ class DockerWorkshop:
         self.folder = folder
         self.environment = environment
 
-    def compose(self, *args: str, timeout: float = 900, check: bool = True, quiet: bool = False) -> str:
+    def compose(
+        self, *args: str, timeout: float = 900, check: bool = True, quiet: bool = False, settings: dict | None = None
+    ) -> str:
+        """`docker compose ARGS`, with `settings` as NAME=value before it on the command line."""
+        settings = settings or {}
         if not quiet:
-            print(f"$ docker compose {' '.join(args)}", file=sys.stderr, flush=True)
+            before = "".join(f"{name}={value} " for name, value in settings.items())
+            print(f"$ {before}docker compose {' '.join(args)}", file=sys.stderr, flush=True)
         result = subprocess.run(
             ["docker", "compose", *args],
             cwd=self.folder,
-            env=self.environment,
+            env={**self.environment, **settings},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -57,19 +62,21 @@ class DockerWorkshop:
     def log(self, service: str) -> str:
         return self.compose("logs", "--no-color", service, timeout=120, quiet=True)
 
-    def container(self, service: str) -> str:
+    def container(self, service: str, replica: int | None = None) -> str:
+        if replica is not None:  # Compose names a service's containers PROJECT-SERVICE-N
+            return f"{PROJECT}-{service}-{replica}"
         return self.compose("ps", "-q", service, quiet=True).strip()
 
-    def inspect(self, service: str, template: str) -> str:
-        return self.docker("inspect", "-f", template, self.container(service))
+    def inspect(self, service: str, template: str, replica: int | None = None) -> str:
+        return self.docker("inspect", "-f", template, self.container(service, replica))
 
-    def crash(self, service: str) -> None:
+    def crash(self, service: str, replica: int | None = None) -> None:
         """kill -9 of the service's main process from the host, as a crash would end it.
 
         Not `docker compose kill`: the engine cancels the restart policy of a container it
         kills itself (moby daemon/kill.go), so that would test nothing of the policy.
         """
-        os.kill(int(self.inspect(service, "{{.State.Pid}}")), signal.SIGKILL)
+        os.kill(int(self.inspect(service, "{{.State.Pid}}", replica)), signal.SIGKILL)
 
     def leftovers(self) -> list[str]:
         label = f"label=com.docker.compose.project={PROJECT}"

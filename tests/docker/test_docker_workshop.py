@@ -3,7 +3,9 @@
 `make test-docker` (also part of `make test`). The suite gets its engine, Compose and images
 from `make docker-ready`, runs `docker compose up -d` with docker-compose.yml untouched, and
 then what a workshop attendee does: read the alerts, edit main.py and restart python-worker
-under traffic, lose the TaskManager, take a savepoint with curl and restart from it. The
+under traffic, lose the TaskManager, take a savepoint with curl and restart from it, then
+scale out from another savepoint (parallelism 2, two python-worker replicas behind
+python-worker-lb) and lose a python-worker replica. The
 tests run in file order on one deployment; at the end `docker compose down -v` must leave
 no container, volume or listener, and an engine the suite started is stopped again.
 
@@ -32,7 +34,7 @@ from scratch import copy_of_the_repository
 pytestmark = pytest.mark.docker
 
 ENVIRONMENT = {"FRAUD_THRESHOLD": "-1"}  # every transaction alerts
-HOST_PORTS = (8000, 8001, 8002, 9092)
+HOST_PORTS = (8000, 8001, 8002, 8404, 9092)
 START_TIMEOUT = 600  # a cold first build of the project's images included
 ALERT_TIMEOUT = 180
 RECOVERY_TIMEOUT = 300  # a lost TaskManager: restarted by its policy, then the job restores
@@ -99,12 +101,47 @@ def running_job() -> str | None:
     return jobs[0]["id"] if all(vertex["status"] == "RUNNING" for vertex in vertices) else None
 
 
+def running_at(parallelism: int) -> str | None:
+    job = running_job()
+    if job and all(vertex["parallelism"] == parallelism for vertex in rest(f"/jobs/{job}")["vertices"]):
+        return job
+    return None
+
+
 def savepoint_location(job: str, request_id: str) -> str | None:
     status = rest(f"/jobs/{job}/savepoints/{request_id}")
     if status["status"]["id"] != "COMPLETED":
         return None
     assert "location" in status["operation"], f"the savepoint failed: {status['operation']}"
     return status["operation"]["location"]
+
+
+def take_savepoint(workshop) -> str:
+    """The README's curl call; the name of the savepoint's folder in savepoint-dir/."""
+    job = wait_for("the job to run", running_job, 120)
+    answer = subprocess.run(
+        ["curl", "-sS", "-X", "POST", f"localhost:8001/jobs/{job}/savepoints", "-d", '{"cancel-job": false}'],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    request_id = json.loads(answer)["request-id"]
+    location = wait_for("the savepoint", lambda: savepoint_location(job, request_id), 120)
+    name = location.rsplit("/", 1)[-1]
+    assert (workshop.folder / "savepoint-dir" / name).is_dir(), f"{name} is not in savepoint-dir/"
+    return name
+
+
+def requests_per_replica() -> dict[str, int]:
+    """python-worker-lb's statistics page (CSV): requests each replica slot has served."""
+    with urllib.request.urlopen("http://127.0.0.1:8404/;csv", timeout=10) as page:
+        header, *rows = [line.split(",") for line in page.read().decode().splitlines() if line]
+    columns = {name.lstrip("# "): index for index, name in enumerate(header)}
+    return {
+        row[columns["svname"]]: int(row[columns["req_tot"]] or 0)
+        for row in rows
+        if row[columns["pxname"]] == "python-worker" and row[columns["svname"]] not in ("FRONTEND", "BACKEND")
+    }
 
 
 def steady_traffic(producer, tag: str, count: int) -> tuple[threading.Thread, list[str]]:
@@ -190,6 +227,11 @@ IMAGE_FACTS = {
         "test $(id -u) = 0 && javac -version 2>&1 | grep -q '^javac 11\\.' && command -v jar >/dev/null"
         " && test -x /opt/java/openjdk/bin/javac"
     ),
+    "haproxy:2.6.12": (
+        "test $(id -un) = haproxy && test $(id -u) = 99 && test $(id -g) = 99"
+        " && test $(command -v haproxy) = /usr/local/sbin/haproxy && haproxy -v | grep -q 'version 2\\.6\\.12'"
+        " && test -d /usr/local/etc/haproxy/errors && command -v bash >/dev/null"
+    ),
 }
 
 
@@ -210,6 +252,13 @@ def test_each_image_keeps_the_contract_the_project_relies_on(workshop, image):
             timeout=60,
         )
         assert unknown.returncode == 1 and "unknown role" in (unknown.stdout + unknown.stderr).lower()
+    if image == "haproxy:2.6.12":
+        assert (
+            workshop.docker("image", "inspect", "-f", "{{json .Config.Entrypoint}} {{json .Config.Cmd}}", image)
+            == '["docker-entrypoint.sh"] ["haproxy","-f","/usr/local/etc/haproxy/haproxy.cfg"]'
+        )
+        assert workshop.docker("image", "inspect", "-f", "{{.Config.StopSignal}}", image) == "SIGUSR1"
+        assert workshop.docker("run", "--rm", image, "-v").startswith("HAProxy version 2.6.12")  # "-v": haproxy -v
     if image == "apache/kafka:3.9.2":
         assert (
             workshop.docker("image", "inspect", "-f", "{{json .Config.Cmd}} {{json .Config.Volumes}}", image)
@@ -265,27 +314,12 @@ def test_the_savepoint_exercise_as_the_readme_tells_it(workshop, producer, alert
     probe_threshold(producer, alerts, custom, 12)
 
     # 1-2: the job id and the savepoint, with curl as in the README
-    job = wait_for("the job to run", running_job, 120)
-    answer = subprocess.run(
-        ["curl", "-sS", "-X", "POST", f"localhost:8001/jobs/{job}/savepoints", "-d", '{"cancel-job": false}'],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    request_id = json.loads(answer)["request-id"]
-    location = wait_for("the savepoint", lambda: savepoint_location(job, request_id), 120)
-    name = location.rsplit("/", 1)[-1]
-    assert (workshop.folder / "savepoint-dir" / name).is_dir(), f"{name} is not in savepoint-dir/"
+    name = take_savepoint(workshop)
     before = set(alerted(alerts.records, ""))
 
-    # 3-4: stop everything, uncomment the master's command with the savepoint's name, start
+    # 3-4: stop everything, start from the savepoint
     workshop.compose("down")
-    edit(
-        workshop.folder / "docker-compose.yml",
-        "    # command: -s /savepoint-dir/savepoint-... -n",
-        f"    command: -s /savepoint-dir/{name} -n",
-    )
-    workshop.compose("up", "-d", timeout=START_TIMEOUT)
+    workshop.compose("up", "-d", settings={"SAVEPOINT": f"savepoint-dir/{name}"}, timeout=START_TIMEOUT)
     wait_for("the job to run again", running_job, 180)
     assert f"from savepoint /savepoint-dir/{name}" in workshop.log("master")
 
@@ -307,7 +341,7 @@ def test_the_savepoint_exercise_as_the_readme_tells_it(workshop, producer, alert
 def test_an_edit_of_main_py_and_a_restart_of_python_worker_lose_and_duplicate_nothing(workshop, producer, alerts):
     wait_for("the job to run", running_job, 120)
     failures = job_failures()
-    worker_log_before = len(workshop.log("worker"))
+    worker_log_before, balancer_log_before = len(workshop.log("worker")), len(workshop.log("python-worker-lb"))
     # The README's "Change the model" in its bluntest form: every score becomes 100.
     edit(
         workshop.folder / "statefun-functions" / "main.py",
@@ -320,7 +354,10 @@ def test_an_edit_of_main_py_and_a_restart_of_python_worker_lose_and_duplicate_no
     traffic.join()
     assert_each_alerted_once(alerts, "restart", sent, ALERT_TIMEOUT)
     assert job_failures() == failures  # the runtime retried; the job did not restart
-    assert "NettyRequest" in workshop.log("worker")[worker_log_before:]
+    # The calls in flight met the restart: python-worker-lb retried them (it logs only calls
+    # it retried or failed), or, for a longer absence, the runtime did (NettyRequest).
+    retried_by_balancer = '"POST /statefun' in workshop.log("python-worker-lb")[balancer_log_before:]
+    assert retried_by_balancer or "NettyRequest" in workshop.log("worker")[worker_log_before:]
 
     calm = Transaction(account=account("edited"), merchant=merchant_scoring(4, 10), amount=0)
     assert score(calm) < 100
@@ -332,6 +369,34 @@ def test_an_edit_of_main_py_and_a_restart_of_python_worker_lose_and_duplicate_no
         next(Alert.FromString(r.value).score for r in records if Alert.FromString(r.value).transaction_id == probe)
         == 100
     )  # the edited model ran
+
+
+def test_scaled_out_from_a_savepoint_a_lost_python_worker_replica_loses_and_duplicates_nothing(
+    workshop, producer, alerts
+):
+    """README "Beyond one machine": parallelism 2 on two TaskManagers, two python-worker
+    replicas behind python-worker-lb; one replica is killed under traffic."""
+    scaled = {"SAVEPOINT": f"savepoint-dir/{take_savepoint(workshop)}", "PARALLELISM": "2"}
+    workshop.compose("up", "-d", "--scale", "python-worker=2", settings=scaled, timeout=START_TIMEOUT)
+    wait_for("the job to run at parallelism 2", lambda: running_at(2), 180)
+    assert len(rest("/taskmanagers")["taskmanagers"]) == 2
+    assert f"from savepoint /{scaled['SAVEPOINT']}" in workshop.log("master")
+    wait_for("python-worker-lb to see both replicas", lambda: len(requests_per_replica()) >= 2, 60)
+    failures, served_before = job_failures(), requests_per_replica()
+
+    traffic, sent = steady_traffic(producer, "replicas", 20 * RATE)
+    time.sleep(7)
+    workshop.crash("python-worker", replica=2)
+    traffic.join()
+    assert_each_alerted_once(alerts, "replicas", sent, ALERT_TIMEOUT)
+    assert job_failures() == failures  # the balancer and the runtime's retries absorbed the loss
+    assert int(workshop.inspect("python-worker", "{{.RestartCount}}", replica=2)) > 0
+
+    served = {slot: count - served_before.get(slot, 0) for slot, count in requests_per_replica().items()}
+    print(f"\nrequests per python-worker replica slot during the traffic: {served}")
+    busy = sorted(served.values(), reverse=True)
+    assert busy[1] > 0, f"only one replica served calls: {served}"
+    assert busy[1] > busy[0] / 4, f"the calls are not spread over the replicas: {served}"
 
 
 def test_compose_down_v_leaves_no_container_volume_or_listener(workshop, producer, alerts):

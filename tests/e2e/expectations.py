@@ -5,6 +5,7 @@ function of the merchant's name, so each test knows exactly which of its
 transactions must alert, and with which score.
 """
 
+import itertools
 import secrets
 import time
 
@@ -14,6 +15,7 @@ from main import fraud_score
 from merchant_service import merchant_score
 
 RUN = secrets.token_hex(3)  # in every id and account, so that runs never mix
+PROBE_NUMBERS = itertools.count()  # a probe's id is never used twice, even for the same account
 ALERT_TIMEOUT = 120  # alerts appear when the checkpoint after them completes: every 10 s
 QUIET_SECONDS = 15  # long enough for one more checkpoint: nothing else may appear
 
@@ -68,7 +70,7 @@ def settle_all(producer, alerts, probes: dict, timeout: float = ALERT_TIMEOUT) -
                 settled.add(name)
         for name, (transaction, _) in probes.items():
             if name not in settled and time.monotonic() - last_sent.get(name, 0) > 5:
-                probe_id = f"probe-{name}-{len(sent)}-{RUN}"
+                probe_id = f"probe-{name}-{next(PROBE_NUMBERS)}-{RUN}"
                 sent[probe_id] = name
                 last_sent[name] = time.monotonic()
                 send_transaction(producer, probe_id, transaction)

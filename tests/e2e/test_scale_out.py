@@ -1,32 +1,98 @@
-"""Scale-out on Flink itself: two TaskManagers, the job at parallelism 2, two partitions per topic."""
+"""Scale-out on Flink itself: two TaskManagers, two partitions per topic, the job rescaled
+from parallelism 1 to 2 and back through savepoints, and one TaskManager of two crashing."""
+
+import time
 
 import pytest
 
-from load import exactly_once_through_a_crash_under_load
-from local_workshop import rest
+import kafka_topics
+from entities_pb2 import ConfirmFraud, CustomThreshold
+from expectations import account, alerted
+from load import assert_fraud_counts, exactly_once_through_a_crash_under_load
+from local_workshop import LocalWorkshop, rest
 
 pytestmark = pytest.mark.faults
 
-SCALED_OUT = ("--taskmanagers", "2", "--parallelism", "2", "--partitions", "2")
+TWO_TASKMANAGERS = ("--taskmanagers", "2", "--partitions", "2")
+SCALED_OUT = (*TWO_TASKMANAGERS, "--parallelism", "2")
+# Short enough to see the ExpireFraud timers of the rescaling test fire within it, long
+# enough that those set before the first rescale are still pending after the second one.
+WINDOW_SECONDS = 180
 
 
 @pytest.fixture(scope="module")
-def scaled_out(workshop):
-    """The workshop on fresh topics with two partitions each, two TaskManagers and the job at
-    parallelism 2; afterwards, as shipped again (fresh topics, one partition)."""
-    workshop.down(volumes=True)  # topics keep their partition count: start them anew
-    workshop.up(options=SCALED_OUT)
+def fresh_topics(workshop):
+    """No workshop up, and no topics: they keep their partition count once created. Afterwards,
+    the workshop as shipped again (fresh topics, one partition each)."""
+    workshop.down(volumes=True)
     yield workshop
     workshop.down(volumes=True)
     workshop.up()
 
 
-def test_the_job_runs_at_parallelism_2_on_two_taskmanagers(scaled_out):
-    job = scaled_out.running_job()
+@pytest.fixture(scope="module")
+def scaled_out(fresh_topics):
+    fresh_topics.down()
+    fresh_topics.up(options=SCALED_OUT)
+    return fresh_topics
+
+
+def running_at(parallelism: int) -> None:
+    job = LocalWorkshop.running_job()
     vertices = rest(f"/jobs/{job}")["vertices"]
-    print(f"\nscaled out: {[(vertex['name'][:40], vertex['parallelism']) for vertex in vertices]}")
-    assert all(vertex["parallelism"] == 2 for vertex in vertices)
+    print(f"\nparallelism {parallelism}: {[(vertex['name'][:40], vertex['parallelism']) for vertex in vertices]}")
+    assert all(vertex["parallelism"] == parallelism for vertex in vertices)
     assert len(rest("/taskmanagers")["taskmanagers"]) == 2
+
+
+def rescale(workshop: LocalWorkshop, parallelism: int) -> None:
+    """The README's way: a savepoint, then the job again from it at another parallelism."""
+    savepoint = workshop.take_savepoint().removeprefix("file:")
+    workshop.down()
+    workshop.up(savepoint=savepoint, options=(*TWO_TASKMANAGERS, "--parallelism", str(parallelism)))
+    assert "from savepoint" in workshop.log("master").lower()
+    running_at(parallelism)
+
+
+def confirm(producer, holders) -> None:
+    for holder in holders:
+        producer.send(kafka_topics.CONFIRMED, holder, ConfirmFraud(account=holder).SerializeToString())
+    producer.flush()
+
+
+def test_rescaling_1_to_2_to_1_keeps_counts_thresholds_and_pending_timers(fresh_topics, producer, alerts):
+    workshop = LocalWorkshop({**fresh_topics.environment, "FRAUD_WINDOW": f"{WINDOW_SECONDS}s"})
+    workshop.up(options=(*TWO_TASKMANAGERS, "--parallelism", "1"))
+    running_at(1)
+    # Accounts spread over both halves of the key space: a custom threshold of 1 makes every
+    # probe of theirs alert, and the score tells the fraud count (load.assert_fraud_counts).
+    early = [account(f"rescale-early{n}") for n in range(8)]  # confirmed at parallelism 1 and 2
+    late = [account(f"rescale-late{n}") for n in range(4)]  # confirmed at parallelism 2 only
+    for holder in early + late:
+        producer.send(kafka_topics.THRESHOLDS, holder, CustomThreshold(account=holder, threshold=1).SerializeToString())
+    confirm(producer, early)
+    early_timers_due = time.monotonic() + WINDOW_SECONDS
+    assert_fraud_counts(producer, alerts, {**dict.fromkeys(early, 1), **dict.fromkeys(late, 0)})
+
+    rescale(workshop, 2)
+    assert_fraud_counts(producer, alerts, {**dict.fromkeys(early, 1), **dict.fromkeys(late, 0)})
+    confirm(producer, early + late)
+    assert_fraud_counts(producer, alerts, {**dict.fromkeys(early, 2), **dict.fromkeys(late, 1)})
+
+    rescale(workshop, 1)
+    left = early_timers_due - time.monotonic()
+    assert left > 0, f"the first timers were due {-left:.0f} s before the job was back at parallelism 1"
+    print(f"back at parallelism 1 {left:.0f} s before the first confirmations expire")
+    # The first confirmation of each early account expires once, the later ones are pending:
+    # a lost timer leaves 2, a duplicated one 0.
+    assert_fraud_counts(producer, alerts, dict.fromkeys(early + late, 1))
+    probes = alerted(alerts.records, "probe-")
+    print(f"rescaled 1 -> 2 -> 1: {len(probes)} probe alerts, duplicates {len(probes) - len(set(probes))}")
+    assert len(probes) == len(set(probes)), "a record was processed again after a rescale"
+
+
+def test_the_job_runs_at_parallelism_2_on_two_taskmanagers(scaled_out):
+    running_at(2)
 
 
 def test_one_of_two_taskmanagers_crashing_under_load_loses_and_duplicates_nothing(scaled_out, producer, alerts):
