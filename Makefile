@@ -24,7 +24,7 @@ help:
 	@echo "eval \"\$$(make -s docker-ready)\""
 	@echo "                        a Docker engine, Compose v2 and the images (stand-ins where no registry answers)"
 	@echo "make docker-down-engine stop the Docker engine docker-ready started (never any other)"
-	@echo "make up [SAVEPOINT=..] [FUNCTIONS=..] [TASKMANAGERS=2 PARALLELISM=2 PARTITIONS=2]"
+	@echo "make up [SAVEPOINT=..] [FUNCTIONS=..] [PARALLELISM=2 [PARTITIONS=2] [TASKMANAGERS=N]]"
 	@echo "                        run the whole workshop locally, without Docker (FUNCTIONS: another statefun-functions folder)"
 	@echo "make down | status | logs [SERVICE=..] | restart SERVICE=.."
 	@echo "make bench | bench-short  the benchmarks of BENCHMARKS.md (~35 min | ~3 min); make bench-setup: their venvs"

@@ -7,7 +7,16 @@ import time
 import kafka_topics
 from conftest import THRESHOLD
 from entities_pb2 import ConfirmFraud, CustomThreshold, Transaction
-from expectations import QUIET_SECONDS, account, alerted, merchant_scoring, score, send_transaction, settle_all
+from expectations import (
+    ALERT_TIMEOUT,
+    QUIET_SECONDS,
+    account,
+    alerted,
+    merchant_scoring,
+    score,
+    send_transaction,
+    settle_all,
+)
 
 LOAD_RATE = 200  # transactions per second
 LOAD_SECONDS = 20
@@ -93,7 +102,7 @@ def exactly_once_through_a_crash_under_load(workshop, producer, alerts, fault: s
     )
 
 
-def assert_fraud_counts(producer, alerts, confirmations: dict) -> None:
+def assert_fraud_counts(producer, alerts, confirmations: dict, timeout: float = ALERT_TIMEOUT) -> None:
     """Each account's fraud count is its confirmations: the accounts' custom threshold of 1
     makes every probe alert, and the score tells the count (20 points a fraud)."""
     calm = merchant_scoring(4, 10)
@@ -102,4 +111,5 @@ def assert_fraud_counts(producer, alerts, confirmations: dict) -> None:
         producer,
         alerts,
         {holder: (probe[holder], score(probe[holder], fraud_count=count)) for holder, count in confirmations.items()},
+        timeout,
     )
