@@ -5,9 +5,10 @@ Prints the inclusive share of the parts that matter here and the top self-time f
 """
 
 import argparse
-import collections
 import re
 import sys
+
+from samples import print_summary
 
 GROUPS = {
     "StateFun remote invocation (HTTP client, protocol)": (
@@ -44,21 +45,12 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args()
-    total = 0
-    inclusive = collections.Counter()
-    self_time = collections.Counter()
-    for stack in stacks(sys.stdin):
-        total += 1
-        self_time[stack[0]] += 1  # jfr prints the top frame first
-        for group, needles in GROUPS.items():
-            if any(needle in frame for frame in stack for needle in needles):
-                inclusive[group] += 1
-    print(f"{total} TaskManager samples (Java threads only: RocksDB's own threads and JIT/GC are not sampled)")
-    for group in GROUPS:
-        print(f"  {100 * inclusive[group] / max(total, 1):5.1f}%  {group}")
-    print("top self time:")
-    for frame, count in self_time.most_common(args.top):
-        print(f"  {100 * count / total:5.1f}%  {frame}")
+    print_summary(
+        "TaskManager samples (Java threads only: RocksDB's own threads and JIT/GC are not sampled)",
+        ((stack, 1) for stack in stacks(sys.stdin)),  # jfr prints the top frame first
+        GROUPS,
+        args.top,
+    )
 
 
 if __name__ == "__main__":

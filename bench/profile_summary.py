@@ -6,7 +6,8 @@ and the top self-time frames.
 """
 
 import argparse
-import collections
+
+from samples import print_summary
 
 GROUPS = {
     "aiohttp / asyncio (HTTP + event loop)": ("aiohttp", "asyncio", "uvloop", "selectors"),
@@ -16,29 +17,20 @@ GROUPS = {
 }
 
 
+def collapsed_stacks(path: str):
+    """py-spy's raw format: one "outer;...;inner COUNT" line per distinct stack."""
+    with open(path) as lines:
+        for line in lines:
+            stack, _, count = line.rstrip().rpartition(" ")
+            yield stack.split(";")[::-1], int(count)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("profile")
     parser.add_argument("--top", type=int, default=20)
     args = parser.parse_args()
-    total = 0
-    inclusive = collections.Counter()
-    self_time = collections.Counter()
-    for line in open(args.profile):
-        stack, _, count = line.rstrip().rpartition(" ")
-        count = int(count)
-        total += count
-        frames = stack.split(";")
-        self_time[frames[-1]] += count
-        for group, needles in GROUPS.items():
-            if any(needle in frame for frame in frames for needle in needles):
-                inclusive[group] += count
-    print(f"{total} samples")
-    for group in GROUPS:
-        print(f"  {100 * inclusive[group] / total:5.1f}%  {group}")
-    print("top self time:")
-    for frame, count in self_time.most_common(args.top):
-        print(f"  {100 * count / total:5.1f}%  {frame[:150]}")
+    print_summary("samples", collapsed_stacks(args.profile), GROUPS, args.top)
 
 
 if __name__ == "__main__":

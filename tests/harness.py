@@ -32,7 +32,8 @@ from statefun.request_reply_pb2 import Address, FromFunction, ToFunction, TypedV
 
 import config
 import main
-from contract import type_of
+from contract import ALERTS_TOPIC, DEAD_LETTERS_TOPIC, KAFKA_EGRESS, type_of
+from entities_pb2 import Alert, CustomThreshold, DeadLetter, QueryFraud, QueryThreshold, ReportedFraud
 from merchant_client import MerchantScoreClient
 
 KAFKA_RECORD_TYPENAME = "type.googleapis.com/io.statefun.sdk.egress.KafkaProducerRecord"
@@ -122,6 +123,51 @@ def egress_records(result) -> list:
             )
         )
     return records
+
+
+# --- reading an invocation's result --------------------------------------------
+
+
+def targets(result) -> list[tuple[str, str, str]]:
+    """(function typename, instance id, message typename) of each message sent."""
+    return [
+        (f"{m.target.namespace}/{m.target.type}", m.target.id, m.argument.typename) for m in result.outgoing_messages
+    ]
+
+
+def dead_letters(result) -> list[DeadLetter]:
+    return [record.parse(DeadLetter) for record in egress_records(result) if record.topic == DEAD_LETTERS_TOPIC]
+
+
+def alerts(result) -> list[tuple[str, Alert]]:
+    """(key, alert) of each record for the alerts topic; every record goes to the one egress."""
+    records = egress_records(result)
+    assert all(record.egress == KAFKA_EGRESS for record in records)
+    return [(record.key, record.parse(Alert)) for record in records if record.topic == ALERTS_TOPIC]
+
+
+def assert_refused(result, reason_part: str) -> DeadLetter:
+    """The message went to dead-letters, and nothing else happened."""
+    letters = dead_letters(result)
+    assert len(letters) == 1, letters
+    assert reason_part in letters[0].reason
+    assert not result.outgoing_messages and not result.delayed_invocations and not result.state_mutations
+    return letters[0]
+
+
+async def query_count(counter: "Instance", asker: Address) -> int:
+    """The counter's answer to `asker`'s QueryFraud."""
+    result = await counter.invoke(typed(QueryFraud()), callers=[asker])
+    [reply] = result.outgoing_messages
+    assert reply.target == asker
+    return ReportedFraud.FromString(reply.argument.value).count
+
+
+async def query_threshold(instance: "Instance", asker: Address) -> CustomThreshold:
+    """The threshold function's answer to `asker`'s QueryThreshold."""
+    result = await instance.invoke(typed(QueryThreshold()), callers=[asker])
+    [reply] = result.outgoing_messages
+    return CustomThreshold.FromString(reply.argument.value)
 
 
 class Instance:

@@ -10,10 +10,7 @@ from statefun.request_reply_pb2 import FromFunction
 
 import main
 from contract import (
-    ALERTS_TOPIC,
     COUNTER,
-    DEAD_LETTERS_TOPIC,
-    KAFKA_EGRESS,
     MERCHANT,
     MODEL,
     THRESHOLD,
@@ -24,7 +21,6 @@ from entities_pb2 import (
     Alert,
     ConfirmFraud,
     CustomThreshold,
-    DeadLetter,
     ExpireFraud,
     FeatureVector,
     FraudScore,
@@ -35,38 +31,24 @@ from entities_pb2 import (
     ReportedFraud,
     Transaction,
 )
-from harness import Instance, address, egress_records, raw_typed, to_function, typed
+from harness import (
+    Instance,
+    address,
+    alerts,
+    assert_refused,
+    query_count,
+    query_threshold,
+    raw_typed,
+    targets,
+    to_function,
+    typed,
+)
 from merchant_client import MerchantScoreClient, RetryPolicy
 from merchant_service import merchant_score
 
 ACCOUNT = "0x00F3CD51"
 TRANSACTION_ID = "7f3a0c"
 A_TRANSACTION = Transaction(account=ACCOUNT, merchant="Hypergrid", amount=36)
-
-
-def targets(result):
-    return [
-        (f"{m.target.namespace}/{m.target.type}", m.target.id, m.argument.typename) for m in result.outgoing_messages
-    ]
-
-
-def dead_letters(result):
-    return [record.parse(DeadLetter) for record in egress_records(result) if record.topic == DEAD_LETTERS_TOPIC]
-
-
-def alerts(result):
-    records = egress_records(result)
-    assert all(record.egress == KAFKA_EGRESS for record in records)
-    return [(record.key, record.parse(Alert)) for record in records if record.topic == ALERTS_TOPIC]
-
-
-def assert_refused(result, reason_part):
-    """The message went to dead-letters, and nothing else happened."""
-    letters = dead_letters(result)
-    assert len(letters) == 1, letters
-    assert reason_part in letters[0].reason
-    assert not result.outgoing_messages and not result.delayed_invocations and not result.state_mutations
-    return letters[0]
 
 
 # --- the transaction manager --------------------------------------------------
@@ -263,15 +245,8 @@ def counter(functions):
 ASKER = address(TRANSACTION_MANAGER, TRANSACTION_ID)
 
 
-async def query_count(counter):
-    result = await counter.invoke(typed(QueryFraud()), callers=[ASKER])
-    [reply] = result.outgoing_messages
-    assert (reply.target.type, reply.target.id) == ("transaction-manager", TRANSACTION_ID)
-    return ReportedFraud.FromString(reply.argument.value).count
-
-
 async def test_the_count_of_an_account_without_frauds_is_zero(counter):
-    assert await query_count(counter) == 0
+    assert await query_count(counter, ASKER) == 0
     assert counter.value("fraud_count", ReportedFraud) is None
 
 
@@ -284,7 +259,7 @@ async def test_each_confirmation_counts_and_schedules_its_own_expiry(counter, co
         assert expiry.argument.typename == type_of(ExpireFraud).typename
         assert expiry.delay_in_ms == 30 * 24 * 3600 * 1000
 
-    assert await query_count(counter) == 2
+    assert await query_count(counter, ASKER) == 2
 
 
 async def test_the_window_follows_the_setting(counter, configure):
@@ -308,7 +283,7 @@ async def test_expiry_counts_down_and_deletes_the_state_at_zero(counter):
 
 async def test_expiry_never_counts_below_zero(counter):
     await counter.invoke(typed(ExpireFraud()))
-    assert await query_count(counter) == 0
+    assert await query_count(counter, ASKER) == 0
 
 
 async def test_a_confirmation_keyed_to_another_account_is_dead_lettered(counter):
@@ -317,13 +292,13 @@ async def test_a_confirmation_keyed_to_another_account_is_dead_lettered(counter)
 
 async def test_an_empty_confirmation_is_dead_lettered(counter):
     assert_refused(await counter.invoke(raw_typed(type_of(ConfirmFraud).typename, b"")), "was keyed")
-    assert await query_count(counter) == 0
+    assert await query_count(counter, ASKER) == 0
 
 
 async def test_a_transaction_on_the_confirmed_topic_is_dead_lettered(counter):
     as_confirmation = raw_typed(type_of(ConfirmFraud).typename, A_TRANSACTION.SerializeToString())
     assert_refused(await counter.invoke(as_confirmation), "it is a workshop.Transaction")
-    assert await query_count(counter) == 0
+    assert await query_count(counter, ASKER) == 0
 
 
 async def test_a_query_without_a_caller_is_dead_lettered(counter):
@@ -405,19 +380,13 @@ def threshold(functions):
     return Instance(functions, THRESHOLD, ACCOUNT)
 
 
-async def query_threshold(instance):
-    result = await instance.invoke(typed(QueryThreshold()), callers=[ASKER])
-    [reply] = result.outgoing_messages
-    return CustomThreshold.FromString(reply.argument.value)
-
-
 async def test_an_account_without_a_threshold_gets_zero(threshold):
-    assert await query_threshold(threshold) == CustomThreshold(threshold=0, account=ACCOUNT)
+    assert await query_threshold(threshold, ASKER) == CustomThreshold(threshold=0, account=ACCOUNT)
 
 
 async def test_a_custom_threshold_is_kept_and_answered(threshold):
     await threshold.invoke(typed(CustomThreshold(threshold=70, account=ACCOUNT)))
-    assert await query_threshold(threshold) == CustomThreshold(threshold=70, account=ACCOUNT)
+    assert await query_threshold(threshold, ASKER) == CustomThreshold(threshold=70, account=ACCOUNT)
 
 
 async def test_a_threshold_of_zero_restores_the_default(threshold):
@@ -425,7 +394,7 @@ async def test_a_threshold_of_zero_restores_the_default(threshold):
     await threshold.invoke(typed(CustomThreshold(threshold=0, account=ACCOUNT)))
 
     assert threshold.value("threshold", CustomThreshold) is None
-    assert (await query_threshold(threshold)).threshold == 0
+    assert (await query_threshold(threshold, ASKER)).threshold == 0
 
 
 @pytest.mark.parametrize(
@@ -441,7 +410,7 @@ async def test_a_threshold_of_zero_restores_the_default(threshold):
 async def test_an_invalid_threshold_is_dead_lettered_and_the_old_one_kept(threshold, update, reason):
     await threshold.invoke(typed(CustomThreshold(threshold=70, account=ACCOUNT)))
     assert_refused(await threshold.invoke(typed(update)), reason)
-    assert (await query_threshold(threshold)).threshold == 70
+    assert (await query_threshold(threshold, ASKER)).threshold == 70
 
 
 async def test_a_confirmation_on_the_thresholds_topic_is_dead_lettered(threshold):

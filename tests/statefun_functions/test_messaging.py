@@ -7,7 +7,6 @@ entities.proto: it stands for that new field.
 
 import pytest
 from statefun.request_reply_pb2 import TypedValue
-from test_main import alerts, assert_refused, dead_letters, query_count, query_threshold, targets
 
 from contract import ALERTS_TOPIC, COUNTER, DEAD_LETTERS_TOPIC, MERCHANT, THRESHOLD, TRANSACTION_MANAGER, type_of
 from entities_pb2 import (
@@ -23,7 +22,19 @@ from entities_pb2 import (
     ReportedFraud,
     Transaction,
 )
-from harness import Flow, Instance, address, raw_typed, typed
+from harness import (
+    Flow,
+    Instance,
+    address,
+    alerts,
+    assert_refused,
+    dead_letters,
+    query_count,
+    query_threshold,
+    raw_typed,
+    targets,
+    typed,
+)
 
 ACCOUNT = "0x00F3CD51"
 TRANSACTION_ID = "7f3a0c"
@@ -62,7 +73,7 @@ async def test_a_confirmation_with_a_new_field_counts(functions):
     result = await counter.invoke(newer(ConfirmFraud(account=ACCOUNT)))
 
     assert not dead_letters(result)
-    assert await query_count(counter) == 1
+    assert await query_count(counter, ASKER) == 1
 
 
 async def test_a_threshold_with_a_new_field_is_kept_with_it(functions):
@@ -70,7 +81,7 @@ async def test_a_threshold_with_a_new_field_is_kept_with_it(functions):
     result = await threshold.invoke(newer(CustomThreshold(threshold=70, account=ACCOUNT)))
 
     assert not dead_letters(result)
-    assert (await query_threshold(threshold)).threshold == 70
+    assert (await query_threshold(threshold, ASKER)).threshold == 70
     assert keeps_the_new_field(threshold.state["threshold"])
 
 
@@ -97,7 +108,7 @@ async def test_a_timer_set_by_a_newer_version_still_expires_its_fraud(functions)
     result = await counter.invoke(newer(ExpireFraud()))
 
     assert not dead_letters(result)
-    assert await query_count(counter) == 0
+    assert await query_count(counter, ASKER) == 0
 
 
 # --- state written by a newer version ---------------------------------------------------
@@ -190,7 +201,7 @@ async def test_a_confirmation_with_a_new_field_is_not_mistaken_for_a_transaction
     # Read as a Transaction it has the account and an unknown field 15: not exactly a Transaction.
     counter = Instance(functions, COUNTER, ACCOUNT)
     assert not dead_letters(await counter.invoke(newer(ConfirmFraud(account=ACCOUNT))))
-    assert await query_count(counter) == 1
+    assert await query_count(counter, ASKER) == 1
 
 
 # --- the whole flow --------------------------------------------------------------------
