@@ -9,7 +9,7 @@ GENERATED := statefun-functions/entities_pb2.py simulator/entities_pb2.py statef
 	simulator/entities_pb2.pyi
 SERVICE ?=
 
-.PHONY: k8s check-k8s help setup check lint format typecheck test test-unit test-e2e test-faults test-docker docker-ready docker-down-engine proto check-generated check-docker images check-images bench-setup bench bench-short lock up down status logs restart clean
+.PHONY: k8s check-k8s help setup check lint format typecheck test test-unit test-e2e test-faults test-docker docker-ready docker-down-engine proto check-generated check-docker images check-images bench-setup bench bench-short lock up down status logs restart stop clean
 
 help:
 	@echo "make setup              create .venv with the pinned dependencies"
@@ -26,7 +26,7 @@ help:
 	@echo "make docker-down-engine stop the Docker engine docker-ready started (never any other)"
 	@echo "make up [SAVEPOINT=..] [FUNCTIONS=..] [PARALLELISM=2 [PARTITIONS=2] [TASKMANAGERS=N]]"
 	@echo "                        run the whole workshop locally, without Docker (FUNCTIONS: another statefun-functions folder)"
-	@echo "make down | status | logs [SERVICE=..] | restart SERVICE=.."
+	@echo "make down | status | logs [SERVICE=..] | restart SERVICE=.. | stop SERVICE=.."
 	@echo "make bench | bench-short  the benchmarks of BENCHMARKS.md (~35 min | ~3 min); make bench-setup: their venvs"
 	@echo "make proto              regenerate the Python code (and type stubs) of protobuf/entities.proto"
 	@echo "make check-generated | check-images | check-docker"
@@ -178,9 +178,9 @@ down status:
 logs:
 	$(PY) local/workshop.py logs --follow $(SERVICE)
 
-restart:
-	@test -n "$(SERVICE)" || { echo "usage: make restart SERVICE=python-worker"; exit 2; }
-	$(PY) local/workshop.py restart $(SERVICE)
+restart stop:
+	@test -n "$(SERVICE)" || { echo "usage: make $@ SERVICE=python-worker"; exit 2; }
+	$(PY) local/workshop.py $@ $(SERVICE)
 
 # --- exercises: starting points, checks, answers (exercises/exercise.py says how) ---------
 

@@ -156,9 +156,18 @@ def logs(args: argparse.Namespace) -> int:
 
 
 def restart(args: argparse.Namespace) -> int:
+    return control("restart", args.service)
+
+
+def stop_service(args: argparse.Namespace) -> int:
+    return control("stop", args.service)
+
+
+def control(action: str, service: str) -> int:
+    """supervisorctl's restart or stop of one service, as `docker compose restart|stop`."""
     if not supervisord_pid():
         sys.exit("Not running: use `up`.")
-    result = supervisorctl("restart", args.service)
+    result = supervisorctl(action, service)
     print((result.stdout + result.stderr).rstrip())
     return result.returncode
 
@@ -239,6 +248,9 @@ def parser() -> argparse.ArgumentParser:
     again = commands.add_parser("restart", help="restart one service")
     again.add_argument("service", type=options.service)
     again.set_defaults(run=restart)
+    halt = commands.add_parser("stop", help="stop one service (`up` again, or `restart`, starts it)")
+    halt.add_argument("service", type=options.service)
+    halt.set_defaults(run=stop_service)
     return cli
 
 

@@ -132,16 +132,25 @@ def take_savepoint(workshop) -> str:
     return name
 
 
-def requests_per_replica() -> dict[str, int]:
-    """python-worker-lb's statistics page (CSV): requests each replica slot has served."""
+def replica_slots() -> dict[str, tuple[str, int]]:
+    """python-worker-lb's statistics page (CSV): each replica slot's status and the requests
+    it served. Of the ten slots (server-template), those without a replica are in MAINT."""
     with urllib.request.urlopen("http://127.0.0.1:8404/;csv", timeout=10) as page:
         header, *rows = [line.split(",") for line in page.read().decode().splitlines() if line]
     columns = {name.lstrip("# "): index for index, name in enumerate(header)}
     return {
-        row[columns["svname"]]: int(row[columns["req_tot"]] or 0)
+        row[columns["svname"]]: (row[columns["status"]], int(row[columns["req_tot"]] or 0))
         for row in rows
         if row[columns["pxname"]] == "python-worker" and row[columns["svname"]] not in ("FRONTEND", "BACKEND")
     }
+
+
+def requests_per_replica() -> dict[str, int]:
+    return {slot: requests for slot, (_, requests) in replica_slots().items()}
+
+
+def replicas_up() -> int:
+    return sum(status.startswith("UP") for status, _ in replica_slots().values())
 
 
 def steady_traffic(producer, tag: str, count: int) -> tuple[threading.Thread, list[str]]:
@@ -381,7 +390,7 @@ def test_scaled_out_from_a_savepoint_a_lost_python_worker_replica_loses_and_dupl
     wait_for("the job to run at parallelism 2", lambda: running_at(2), 180)
     assert len(rest("/taskmanagers")["taskmanagers"]) == 2
     assert f"from savepoint /{scaled['SAVEPOINT']}" in workshop.log("master")
-    wait_for("python-worker-lb to see both replicas", lambda: len(requests_per_replica()) >= 2, 60)
+    wait_for("python-worker-lb to see both replicas up", lambda: replicas_up() == 2, 60)
     failures, served_before = job_failures(), requests_per_replica()
 
     traffic, sent = steady_traffic(producer, "replicas", 20 * RATE)

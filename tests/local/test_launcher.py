@@ -128,3 +128,9 @@ def test_a_parallelism_above_the_task_slots_is_refused_before_anything_starts(ca
     assert options.flink_settings(up_options("--taskmanagers", "2", "--parallelism", "2")) == {
         "parallelism.default": "2"
     }
+
+
+def test_one_service_can_be_stopped_as_with_docker_compose_stop():
+    assert workshop.parser().parse_args(["stop", "simulator"]).run is workshop.stop_service
+    with pytest.raises(SystemExit):
+        workshop.parser().parse_args(["stop", "no-such-service"])
