@@ -94,6 +94,13 @@ def default_of(value: str) -> str:
     return match[2]
 
 
+def http_endpoint() -> dict:
+    """The spec of module.yaml's one HTTP endpoint: where and how the runtime calls the functions."""
+    module = list(yaml.safe_load_all((ROOT / "statefun-runtime" / "module.yaml").read_text()))
+    [endpoint] = [doc["spec"] for doc in module if doc["kind"] == "io.statefun.endpoints.v2/http"]
+    return endpoint
+
+
 def build_folder(spec: dict) -> str:
     build = spec["build"]
     return (build if isinstance(build, str) else build["context"]).removeprefix("./")
@@ -233,9 +240,7 @@ def test_the_name_python_worker_leads_to_the_load_balancer_and_it_to_every_repli
 
 
 def test_the_load_balancer_outwaits_the_runtimes_call_timeout():
-    module = list(yaml.safe_load_all((ROOT / "statefun-runtime" / "module.yaml").read_text()))
-    [endpoint] = [doc["spec"] for doc in module if doc["kind"] == "io.statefun.endpoints.v2/http"]
-    assert endpoint["transport"]["timeouts"]["call"] == "1 min"
+    assert http_endpoint()["transport"]["timeouts"]["call"] == "1 min"
     for side in ("client", "server"):
         [seconds] = re.findall(rf"^\s+timeout {side} (\d+)s$", HAPROXY_CFG.read_text(), flags=re.MULTILINE)
         assert int(seconds) > 60
@@ -254,9 +259,7 @@ def test_python_worker_gets_the_settings_with_the_workers_own_defaults():
 
 
 def test_the_runtime_calls_the_functions_at_the_python_worker_service():
-    module = list(yaml.safe_load_all((ROOT / "statefun-runtime" / "module.yaml").read_text()))
-    [endpoint] = [doc["spec"] for doc in module if doc["kind"] == "io.statefun.endpoints.v2/http"]
-    assert endpoint["urlPathTemplate"].startswith(f"http://python-worker:{contract.HTTP_PORT}/")
+    assert http_endpoint()["urlPathTemplate"].startswith(f"http://python-worker:{contract.HTTP_PORT}/")
 
 
 def test_simulator_and_merchant_service_share_the_simulator_image():

@@ -2,8 +2,8 @@
 
 The copy (every file git knows, as it is in the working tree) lets the tests edit
 `statefun-functions/main.py` exactly as the README tells a user to, without touching the
-checkout. The compose project name is
-fixed in docker-compose.yml, so the copy runs the very services a user gets.
+checkout. The compose project name is fixed in docker-compose.yml, so the copy runs the very
+services a user gets.
 """
 
 import os

@@ -66,8 +66,7 @@ def exactly_once_through_a_crash_under_load(workshop, producer, alerts, fault: s
     # Accounts whose fraud count the test reads back: a custom threshold of 1 makes every
     # probe of theirs alert, and the score tells the count (20 points a fraud).
     confirmations = {f"counted{n}-{tag}": 1 + n % 3 for n in range(12)}
-    for holder in confirmations:
-        producer.send(kafka_topics.THRESHOLDS, holder, CustomThreshold(account=holder, threshold=1).SerializeToString())
+    make_countable(producer, confirmations)
 
     failures = workshop.failures()
     result = {}
@@ -100,6 +99,12 @@ def exactly_once_through_a_crash_under_load(workshop, producer, alerts, fault: s
         f"{fault} crash: fraud counts of {len(confirmations)} accounts equal the "
         f"{sum(confirmations.values())} confirmations sent"
     )
+
+
+def make_countable(producer, holders) -> None:
+    """A custom threshold of 1 for each account, so that assert_fraud_counts can read its count."""
+    for holder in holders:
+        producer.send(kafka_topics.THRESHOLDS, holder, CustomThreshold(account=holder, threshold=1).SerializeToString())
 
 
 def assert_fraud_counts(producer, alerts, confirmations: dict, timeout: float = ALERT_TIMEOUT) -> None:

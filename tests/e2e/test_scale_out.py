@@ -6,9 +6,9 @@ import time
 import pytest
 
 import kafka_topics
-from entities_pb2 import ConfirmFraud, CustomThreshold
+from entities_pb2 import ConfirmFraud
 from expectations import ALERT_TIMEOUT, account, alerted
-from load import assert_fraud_counts, exactly_once_through_a_crash_under_load
+from load import assert_fraud_counts, exactly_once_through_a_crash_under_load, make_countable
 from local_workshop import LocalWorkshop, rest, wait_for
 
 pytestmark = pytest.mark.faults
@@ -77,8 +77,7 @@ def test_rescaling_1_to_2_to_1_keeps_counts_thresholds_and_pending_timers(window
     # probe of theirs alert, and the score tells the fraud count (load.assert_fraud_counts).
     early = [account(f"rescale-early{n}") for n in range(8)]  # confirmed at parallelism 1 and 2
     late = [account(f"rescale-late{n}") for n in range(4)]  # confirmed at parallelism 2 only
-    for holder in early + late:
-        producer.send(kafka_topics.THRESHOLDS, holder, CustomThreshold(account=holder, threshold=1).SerializeToString())
+    make_countable(producer, early + late)
     confirm(producer, early)
     early_timers_due = time.monotonic() + WINDOW_SECONDS
     assert_fraud_counts(producer, alerts, {**dict.fromkeys(early, 1), **dict.fromkeys(late, 0)})

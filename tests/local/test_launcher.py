@@ -81,7 +81,7 @@ def test_the_ports_are_those_of_the_contract_compose_and_flink_conf():
     services = yaml.safe_load(layout.COMPOSE_FILE.read_text())["services"]
     published = {
         int(port.split(":")[1])
-        for name, service in services.items()
+        for service in services.values()
         for port in service.get("ports", [])[:1]  # python-worker-lb's statistics page is Docker's own
     }
     assert published == {
