@@ -4,7 +4,9 @@ The sources are the files Docker uses: statefun-runtime/module.yaml and flink-co
 and the kafka-broker service of docker-compose.yml. Only names, paths and listeners change.
 """
 
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -62,10 +64,11 @@ def local_only_flink_settings() -> dict[str, str]:
     }
 
 
-def render_runtime_config(module_yaml: Path, settings: dict[str, str]) -> None:
+def render_runtime_config(module_yaml: Path, settings: dict[str, str], alert_delivery: str) -> None:
     """module.yaml and flink-conf.yaml for local mode, into .local-run/conf.
 
-    `settings` (the launcher's --checkpoint-interval and --flink-setting) come last, so they win.
+    `settings` (the launcher's --checkpoint-interval and --flink-setting) come last, so they win;
+    `alert_delivery` (ALERT_DELIVERY) goes into module.yaml by the Docker image's own script.
     """
     sources = {
         "module.yaml": module_yaml.read_text(),
@@ -84,8 +87,22 @@ def render_runtime_config(module_yaml: Path, settings: dict[str, str]) -> None:
     CONF.mkdir(parents=True, exist_ok=True)
     for name, text in rendered.items():
         (CONF / name).write_text(text)
+    set_alert_delivery(CONF / "module.yaml", alert_delivery)
     # Flink logs to stdout; supervisord appends it to .local-run/logs/<service>.log.
     shutil.copyfile(RUNTIME_SOURCES / "log4j-console.properties", CONF / "log4j-console.properties")
+
+
+def set_alert_delivery(module_yaml: Path, delivery: str) -> None:
+    """The egress's delivery, written by statefun-runtime/alert-delivery.sh: the same script
+    as the Docker image runs, so that both modes read ALERT_DELIVERY alike."""
+    result = subprocess.run(
+        ["bash", str(RUNTIME_SOURCES / "alert-delivery.sh"), str(module_yaml)],
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "ALERT_DELIVERY": delivery},
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        sys.exit(result.stderr.strip())
 
 
 def appended(title: str, settings: dict[str, str]) -> str:

@@ -58,6 +58,7 @@ def up(args: argparse.Namespace) -> int:
     args.taskmanagers = options.taskmanagers(args)
     if (args.parallelism or 1) > args.taskmanagers:
         sys.exit(f"--parallelism {args.parallelism} needs as many task slots: --taskmanagers {args.parallelism}")
+    alert_delivery = options.alert_delivery(dict(os.environ))
     busy = [port for port in SERVICE_PORTS if port_open(port)]
     if busy:
         sys.exit(f"Port(s) {', '.join(map(str, busy))} on 127.0.0.1 are taken (docker compose still up?)")
@@ -68,7 +69,7 @@ def up(args: argparse.Namespace) -> int:
         sys.exit(f"--functions {args.functions}: no main.py in that folder")
     fetch.ensure_all()
     layout.prepare_run_folder()
-    rendering.render_runtime_config(Path(args.module), options.flink_settings(args))
+    rendering.render_runtime_config(Path(args.module), options.flink_settings(args), alert_delivery)
     server_properties = rendering.write_kafka_config()
     jvm.format_kafka_storage_once(server_properties)
     specs = processes.programs(savepoint, server_properties, functions, args.worker_python, args.taskmanagers)
@@ -91,6 +92,8 @@ def up(args: argparse.Namespace) -> int:
         print(f"  master restores the job from {savepoint}")
     if functions != FUNCTIONS:
         print(f"  python-worker runs {functions / 'main.py'}")
+    if alert_delivery != options.ALERT_DELIVERIES[0]:
+        print(f"  alerts are delivered {alert_delivery} (ALERT_DELIVERY): readers drop repeats by transaction id")
 
     ready = processes.wait_until(
         {

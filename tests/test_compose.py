@@ -191,7 +191,11 @@ def test_master_and_worker_run_the_one_runtime_config():
     # The ingress guard that module.yaml configures is compiled into the image's lib/.
     assert re.search(r"^COPY --from=ingress-guard /ingress-guard\.jar /opt/flink/lib/", text, re.M)
     # Where the official image looks: every /opt/statefun/modules/<dir>/module.yaml, and Flink's conf dir.
-    assert re.search(r"^COPY module\.yaml /opt/statefun/modules/[\w-]+/module\.yaml$", text, re.M)
+    module = re.search(r"^COPY --chown=9999:9999 module\.yaml (/opt/statefun/modules/[\w-]+/module\.yaml)$", text, re.M)
+    assert module and re.search(r"^USER 9999:9999$", text, re.M)  # the runtime's user may rewrite it
+    # ALERT_DELIVERY is written into that file before the image's own entry point runs.
+    assert f"/bin/bash /opt/statefun/alert-delivery.sh {module[1]} && exec /bin/bash /docker-entry-point.sh" in text
+    assert re.search(r"^COPY alert-delivery\.sh /opt/statefun/alert-delivery\.sh$", text, re.M)
     assert re.search(r"^COPY flink-conf\.yaml log4j-console\.properties /opt/flink/conf/$", text, re.M)
     assert runtime_config_files() == ["statefun-runtime/flink-conf.yaml", "statefun-runtime/module.yaml"]
 
@@ -200,7 +204,11 @@ def test_master_and_worker_find_each_other_and_share_the_state_folders():
     conf = flink_conf()
     for name, role in (("master", "master"), ("worker", "worker")):
         spec = services()[name]
-        assert spec["environment"] == {"ROLE": role, "MASTER_HOST": conf["jobmanager.rpc.address"]}
+        assert spec["environment"] == {
+            "ROLE": role,
+            "MASTER_HOST": conf["jobmanager.rpc.address"],
+            "ALERT_DELIVERY": "${ALERT_DELIVERY:-exactly-once}",  # both read module.yaml: they must agree
+        }
         assert set(spec["volumes"]) == {"./savepoint-dir:/savepoint-dir", "./checkpoint-dir:/checkpoint-dir"}
     assert conf["jobmanager.rpc.address"] == "master"
     assert conf["state.checkpoints.dir"] == "file:///checkpoint-dir"

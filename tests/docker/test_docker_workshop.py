@@ -297,6 +297,30 @@ def test_compose_up_starts_the_workshop_and_the_simulator_prints_alerts(workshop
         assert binding.startswith("127.0.0.1:"), f"a port published beyond 127.0.0.1: {binding}"
 
 
+def test_alert_delivery_reaches_the_runtimes_module_yaml_and_a_bad_value_stops_it_first(workshop):
+    """ALERT_DELIVERY as compose passes it to the runtime's entry point (run as the image's user;
+    ROLE=nobody then stops the image's own entry point at once, after ours has run)."""
+
+    def entry_point(delivery: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["docker", "compose", "run", "--rm", "--no-deps", "-e", "ROLE=nobody", "worker"],
+            cwd=workshop.folder,
+            env={**workshop.environment, "ALERT_DELIVERY": delivery},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    chosen = entry_point("at-least-once")
+    assert "Alerts and dead letters are delivered at-least-once (ALERT_DELIVERY)." in chosen.stdout + chosen.stderr
+    assert "unknown role" in (chosen.stdout + chosen.stderr).lower()  # and then the image's entry point ran
+    refused = entry_point("exactly_once")
+    output = refused.stdout + refused.stderr
+    assert refused.returncode == 64, output
+    assert "ALERT_DELIVERY=exactly_once is not a delivery: use exactly-once (the default) or at-least-once" in output
+    assert "unknown role" not in output.lower()
+
+
 def test_a_crashed_taskmanager_is_restarted_by_its_policy_and_alerts_stay_exactly_once(workshop, producer, alerts):
     wait_for("the job to run", running_job, 120)
     failures, restarts = job_failures(), int(workshop.inspect("worker", "{{.RestartCount}}"))

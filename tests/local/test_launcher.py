@@ -1,6 +1,8 @@
 """local/: the Docker-free launcher's options and what it renders, without starting anything."""
 
 import argparse
+import os
+import subprocess
 
 import pytest
 import yaml
@@ -52,7 +54,9 @@ def test_a_bad_option_is_refused_with_what_is_expected(argv, capsys):
 
 def test_the_rendered_flink_conf_ends_with_the_command_lines_settings(tmp_path, monkeypatch):
     monkeypatch.setattr(rendering, "CONF", tmp_path)
-    rendering.render_runtime_config(layout.RUNTIME_SOURCES / "module.yaml", {"execution.checkpointing.interval": "2s"})
+    rendering.render_runtime_config(
+        layout.RUNTIME_SOURCES / "module.yaml", {"execution.checkpointing.interval": "2s"}, "exactly-once"
+    )
     conf = yaml.safe_load((tmp_path / "flink-conf.yaml").read_text())  # YAML: the last duplicate key wins
     assert conf["execution.checkpointing.interval"] == "2s"
     assert conf["jobmanager.rpc.address"] == "127.0.0.1"
@@ -62,6 +66,71 @@ def test_the_rendered_flink_conf_ends_with_the_command_lines_settings(tmp_path, 
     assert addresses == {"127.0.0.1:9092"}
     [endpoint] = [document["spec"]["urlPathTemplate"] for document in module if "urlPathTemplate" in document["spec"]]
     assert endpoint == "http://127.0.0.1:8000/statefun"
+    assert egress_delivery(tmp_path / "module.yaml") == "exactly-once"
+
+
+def egress_delivery(module_yaml) -> str:
+    documents = yaml.safe_load_all(module_yaml.read_text())
+    [egress] = [document["spec"] for document in documents if document and document["kind"].endswith("/egress")]
+    return egress["deliverySemantic"]["type"]
+
+
+def test_alert_delivery_at_least_once_changes_the_egress_line_and_nothing_else(tmp_path, monkeypatch):
+    renders = {}
+    for delivery in options.ALERT_DELIVERIES:
+        monkeypatch.setattr(rendering, "CONF", tmp_path / delivery)
+        rendering.render_runtime_config(layout.RUNTIME_SOURCES / "module.yaml", {}, delivery)
+        assert egress_delivery(tmp_path / delivery / "module.yaml") == delivery
+        renders[delivery] = (tmp_path / delivery / "module.yaml").read_text().splitlines()
+    changed = [pair for pair in zip(*renders.values(), strict=True) if pair[0] != pair[1]]
+    assert changed == [("    type: exactly-once  # ALERT_DELIVERY", "    type: at-least-once  # ALERT_DELIVERY")]
+
+
+def test_a_bad_alert_delivery_stops_up_before_anything_starts(monkeypatch):
+    monkeypatch.setattr(workshop, "supervisord_pid", lambda: None)
+    monkeypatch.setattr(workshop, "port_open", lambda port: pytest.fail("up went past the settings' check"))
+    monkeypatch.setenv("ALERT_DELIVERY", "exactly_once")
+    with pytest.raises(SystemExit) as refused:
+        workshop.main(["up"])
+    assert str(refused.value.code) == (
+        "ALERT_DELIVERY=exactly_once is not a delivery: use exactly-once (the default) or at-least-once"
+    )
+    assert options.alert_delivery({}) == options.alert_delivery({"ALERT_DELIVERY": ""}) == "exactly-once"
+
+
+def run_alert_delivery_script(module_yaml, delivery: str):
+    return subprocess.run(
+        ["bash", str(layout.RUNTIME_SOURCES / "alert-delivery.sh"), str(module_yaml)],
+        env={"PATH": os.environ["PATH"], "ALERT_DELIVERY": delivery},
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_the_docker_images_script_takes_the_launchers_values_and_refuses_the_same_way(tmp_path):
+    """statefun-runtime/alert-delivery.sh is what both modes run; options.py checks first."""
+    module = tmp_path / "module.yaml"
+    for delivery in options.ALERT_DELIVERIES:
+        module.write_text((layout.RUNTIME_SOURCES / "module.yaml").read_text())
+        assert run_alert_delivery_script(module, delivery).returncode == 0
+        assert egress_delivery(module) == delivery
+    refused = run_alert_delivery_script(module, "exactly_once")
+    assert refused.returncode == 64
+    with pytest.raises(SystemExit) as launcher_refusal:
+        options.alert_delivery({"ALERT_DELIVERY": "exactly_once"})
+    assert refused.stderr.strip() == launcher_refusal.value.code
+
+
+def test_a_module_yaml_without_the_mark_keeps_its_delivery_unless_another_is_asked_for(tmp_path):
+    """An older or generated module.yaml (without comments) runs as it is by default."""
+    module = tmp_path / "module.yaml"
+    unmarked = (layout.RUNTIME_SOURCES / "module.yaml").read_text().replace("  # ALERT_DELIVERY", "")
+    module.write_text(unmarked)
+    assert run_alert_delivery_script(module, "exactly-once").returncode == 0
+    assert module.read_text() == unmarked
+    refused = run_alert_delivery_script(module, "at-least-once")
+    assert refused.returncode == 64 and "no line marked '# ALERT_DELIVERY'" in refused.stderr
+    assert module.read_text() == unmarked
 
 
 def test_kafka_runs_with_composes_settings_but_its_listeners_and_folders():
@@ -118,7 +187,8 @@ def test_more_taskmanagers_are_more_worker_services(tmp_path, monkeypatch):
         options.service("worker-1")
 
 
-def test_a_parallelism_above_the_task_slots_is_refused_before_anything_starts(capsys):
+def test_a_parallelism_above_the_task_slots_is_refused_before_anything_starts(monkeypatch):
+    monkeypatch.setattr(workshop, "supervisord_pid", lambda: None)  # whether or not a workshop is up
     with pytest.raises(SystemExit) as refused:
         workshop.main(["up", "--taskmanagers", "1", "--parallelism", "2"])
     assert "--taskmanagers 2" in str(refused.value.code)

@@ -1,5 +1,5 @@
 from entities_pb2 import Alert, Transaction
-from simulator import alert_line, parse_arguments
+from simulator import RecentIds, alert_line, parse_arguments
 from traffic import Traffic
 
 
@@ -40,3 +40,11 @@ def test_the_alert_line_is_the_workshops():
 def test_bounded_mode_arguments():
     args = parse_arguments(["produce", "--count", "500", "--rate", "250", "--seed", "9"])
     assert (args.command, args.count, args.rate, args.seed) == ("produce", 500, 250.0, 9)
+
+
+def test_the_alert_printer_remembers_the_last_ids_to_drop_repeats():
+    printed = RecentIds(limit=3)
+    assert [printed.first_time(id_) for id_ in ["a", "b", "a", "c", "d"]] == [True, True, False, True, True]
+    # "b" was the oldest of four: forgotten; "a" was seen again after it, so it stays.
+    assert printed.first_time("a") is False
+    assert printed.first_time("b") is True
