@@ -58,8 +58,9 @@ class AlertPrinter:
         for line in self.process.stdout:
             self.lines.append(line.rstrip("\n"))
 
-    def printed(self, text: str) -> list[str]:
-        return [line for line in list(self.lines) if text in line]
+    def printed(self, *texts: str) -> list[str]:
+        """The lines printed so far that contain every one of `texts`."""
+        return [line for line in list(self.lines) if all(text in line for text in texts)]
 
     def stop(self) -> None:
         self.process.terminate()
@@ -91,7 +92,7 @@ def test_the_running_job_writes_alerts_outside_kafka_transactions(at_least_once,
         send_transaction(producer, transaction_id, risky)
     producer.flush()
     reader = TopicReader(kafka_topics.ALERTS)
-    records = reader.read_until("5 alerts", lambda rs: set(ids) <= set(alerted(rs, account("untransacted-"))), 120)
+    records = reader.read_until("5 alerts", lambda rs: set(ids) <= set(alerted(rs, "untransacted-")), 120)
     reader.close()
     ends = KafkaConsumer(bootstrap_servers=BOOTSTRAP)
     [end] = ends.end_offsets([TopicPartition(kafka_topics.ALERTS, 0)]).values()
@@ -135,10 +136,10 @@ def test_a_taskmanager_crash_and_a_python_worker_restart_lose_no_alert_and_the_s
         got = alerted(records, f"{tag}-load-")
         wait_for(
             "the simulator to print every alert",
-            lambda: len(printer.printed(f"-{tag} at")) >= len(expected),
+            lambda: len(printer.printed(" id load", f"-{tag} at")) >= len(expected),
             timeout=60,
         )
-        lines = printer.printed(f"-{tag} at")
+        lines = printer.printed(" id load", f"-{tag} at")  # the load's accounts: load<n>-<tag>
         repeats = len(got) - len(set(got))
         print(
             f"\nat-least-once through a python-worker restart and a TaskManager kill: sent {len(result['sent'])}, "
