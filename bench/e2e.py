@@ -6,17 +6,23 @@
 For each variant (a set of flink-conf.yaml/module.yaml changes, or another python-worker; see
 VARIANTS) it brings the whole topology up once (local/workshop.py up with the variant's options,
 FRAUD_THRESHOLD=-1 so that every transaction alerts) and steps the offered load. A step is one
-`simulator.py produce --rate R` process sending for warm-up + measure seconds; only the
-measure window counts:
+producer process (`e2e.py --produce RATE COUNT SEED`: simulator.py produce's traffic, from
+simulator/traffic.py, one confirmed fraud per 100 transactions and no custom thresholds, on
+confluent-kafka, acks=all, linger.ms=5, paced by the clock) sending for warm-up + measure
+seconds; only the measure window counts:
 
 - offered: transactions that reached Kafka in the window (the topic's end offset), per second;
 - delivered: alerts read (isolation.level=read_committed) in the window, per second, by two
-  independent consumers: this process, and a second process with its own Kafka client;
+  independent consumers (confluent-kafka, fetch.wait.max.ms=50): this process, and a second
+  process with its own Kafka client;
 - backlog: transactions in Kafka not yet alerted, at the start and the end of the window
   (growth = the pipeline is behind);
-- latency: read time - Alert.transaction.timestamp (set at produce time), p50/p99 over the
-  transactions produced in the window, however late they arrive (drain included);
-- CPU (cores) and RSS per component, the job's failures, checkpoint size and duration.
+- latency: read time - Alert.transaction.timestamp (set at produce time), p50/p90/p99/max over
+  the transactions produced in the window, however late they arrive (drain included);
+- CPU (cores) and RSS per component, the job's failures, checkpoint size and duration. The load
+  generator (the producer, this process with its consumer, monitor and sampler, and the second
+  consumer) is measured apart from the pipeline (supervisord's programs), and the whole
+  machine's busy cores alongside, so that a neighbour's load shows.
 
 Between steps the backlog drains (its duration is recorded), so each step starts empty. At the
 end: every transaction alerted exactly once? (duplicates and missing, over the whole variant).
@@ -30,22 +36,25 @@ import fcntl
 import json
 import os
 import pathlib
+import signal
 import statistics
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
+import uuid
 
 import psutil
 import yaml
-from kafka import KafkaConsumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 BENCH = pathlib.Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT / "simulator"))
 import kafka_topics  # noqa: E402
 from entities_pb2 import Alert  # noqa: E402
+from traffic import Traffic  # noqa: E402
 
 PINNED = str(BENCH / ".venv-pinned" / "bin" / "python")  # protobuf 3.20.3, as the SDK pins it
 FAST = str(BENCH / ".venv-fast" / "bin" / "python")  # the bench tools; runs the producers
@@ -54,6 +63,9 @@ LOCK = "/tmp/workshop-topology.lock"
 BOOTSTRAP = "127.0.0.1:9092"
 FLINK_REST = "http://127.0.0.1:8001"
 PROGRAMS = ["kafka-broker", "master", "worker", "worker-2", "python-worker", "merchant-service"]
+# What the bench itself runs, sampled apart from the pipeline's PROGRAMS.
+LOAD_GENERATOR = ("producer", "bench", "second-consumer")
+CONFIRM_EVERY = 100  # simulator.py produce's default: one confirmed fraud per 100 transactions
 
 
 @dataclasses.dataclass
@@ -63,6 +75,7 @@ class Variant:
     description: str
     flink: dict = dataclasses.field(default_factory=dict)  # flink-conf.yaml keys
     endpoint: dict = dataclasses.field(default_factory=dict)  # module.yaml's http endpoint spec keys
+    egress: dict = dataclasses.field(default_factory=dict)  # module.yaml's kafka egress spec keys
     worker_python: str | None = None  # None: make setup's venv, as shipped
     workers: str | None = None  # None: WORKERS as shipped (auto)
     scale: tuple = ()  # local/workshop.py up's scale-out options
@@ -70,10 +83,32 @@ class Variant:
 
 VARIANTS = {
     "shipped": Variant("flink-conf.yaml, module.yaml and python-worker exactly as shipped"),
-    "checkpoints-2s": Variant(
-        "checkpoints every 2 s instead of 10 s", flink={"execution.checkpointing.interval": "2s"}
+    # Shipped since 2026-12-03: checkpoints every 1 s (before: 10 s, the checkpoints-10s variant).
+    "checkpoints-10s": Variant(
+        "checkpoints every 10 s, as shipped until 2026-12-03", flink={"execution.checkpointing.interval": "10s"}
     ),
+    "checkpoints-2s": Variant("checkpoints every 2 s", flink={"execution.checkpointing.interval": "2s"}),
     "checkpoints-1s": Variant("checkpoints every 1 s", flink={"execution.checkpointing.interval": "1s"}),
+    "checkpoints-5s": Variant("checkpoints every 5 s", flink={"execution.checkpointing.interval": "5s"}),
+    "checkpoints-500ms": Variant("checkpoints every 500 ms", flink={"execution.checkpointing.interval": "500ms"}),
+    "checkpoints-1s-debloat": Variant(
+        "checkpoints every 1 s, network buffer debloating on",
+        flink={
+            "execution.checkpointing.interval": "1s",
+            "taskmanager.network.memory.buffer-debloat.enabled": "true",
+        },
+    ),
+    "checkpoints-500ms-debloat": Variant(
+        "checkpoints every 500 ms, network buffer debloating on",
+        flink={
+            "execution.checkpointing.interval": "500ms",
+            "taskmanager.network.memory.buffer-debloat.enabled": "true",
+        },
+    ),
+    "at-least-once": Variant(
+        "the Kafka egress at-least-once (no Kafka transactions; alerts readable once written)",
+        egress={"deliverySemantic": {"type": "at-least-once"}},
+    ),
     "hashmap": Variant(
         "state on the heap (HashMapStateBackend) instead of RocksDB",
         flink={"state.backend": "hashmap", "state.backend.incremental": "false"},
@@ -174,8 +209,19 @@ def percentile(values, q):
     return values[min(len(values) - 1, int(q * len(values)))] if values else None
 
 
+def machine_busy() -> float:
+    """CPU seconds the whole machine has spent busy (all processes, all cores)."""
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+
 class Sampler(threading.Thread):
-    """Once a second: CPU (cores) and RSS (MB) of each program with its children."""
+    """Once a second: CPU (cores) and RSS (MB) of each program with its children.
+
+    `processes` are the pipeline's programs (with their children); `extra` the load
+    generator's processes (without children: this process's children are the producer and
+    the second consumer, sampled on their own). "machine" is every core's busy time.
+    """
 
     def __init__(self, pids: dict):
         super().__init__(daemon=True)
@@ -186,10 +232,12 @@ class Sampler(threading.Thread):
 
     def totals(self):
         out = {}
-        for name, process in {**self.processes, **self.extra}.items():
+        trees = {name: (process, True) for name, process in self.processes.items()}
+        trees.update({name: (process, False) for name, process in dict(self.extra).items()})
+        for name, (process, children) in trees.items():
             cpu = rss = 0.0
             try:
-                tree = [process, *process.children(recursive=True)]
+                tree = [process, *process.children(recursive=True)] if children else [process]
             except psutil.NoSuchProcess:
                 tree = []
             for p in tree:
@@ -200,6 +248,7 @@ class Sampler(threading.Thread):
                 except psutil.NoSuchProcess:
                     pass
             out[name] = (cpu, rss / 2**20)
+        out["machine"] = (machine_busy(), (psutil.virtual_memory().total - psutil.virtual_memory().available) / 2**20)
         return out
 
     def run(self):
@@ -213,6 +262,8 @@ class Sampler(threading.Thread):
                     **{
                         name: {"cores": (cpu - previous.get(name, (cpu,))[0]) / (now - then), "rss_mb": rss}
                         for name, (cpu, rss) in current.items()
+                        # A process first seen in this sample has no CPU delta yet.
+                        if name in previous
                     },
                 }
             )
@@ -230,6 +281,44 @@ class Sampler(threading.Thread):
         }
 
 
+def split_usage(usage: dict) -> dict:
+    """Cores of the load generator's processes and of the pipeline's programs, apart and summed."""
+    load = {name: u["cores"] for name, u in usage.items() if name in LOAD_GENERATOR}
+    pipeline = {name: u["cores"] for name, u in usage.items() if name not in LOAD_GENERATOR and name != "machine"}
+    return {
+        "load_generator": {**load, "total": round(sum(load.values()), 3)},
+        "pipeline": {**pipeline, "total": round(sum(pipeline.values()), 3)},
+        "machine": usage.get("machine", {}).get("cores"),
+    }
+
+
+def alerts_consumer() -> Consumer:
+    """A read_committed consumer of the alerts topic from its beginning, in a group of its own."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": BOOTSTRAP,
+            "group.id": f"e2e-bench-{uuid.uuid4()}",
+            "isolation.level": "read_committed",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "fetch.wait.max.ms": 50,
+        }
+    )
+    consumer.subscribe([kafka_topics.ALERTS])
+    return consumer
+
+
+def records_of(messages) -> list:
+    """The records among consume()'s messages; errors (the topic not there yet, ...) are reported, not fatal."""
+    records = []
+    for message in messages:
+        if message.error():
+            print(f"  alerts consumer: {message.error()}", file=sys.stderr, flush=True)
+        else:
+            records.append(message)
+    return records
+
+
 class Alerts(threading.Thread):
     """Every alert: (time read, produce->read latency in s, produce time, transaction id)."""
 
@@ -238,24 +327,20 @@ class Alerts(threading.Thread):
         self.records = []
         self.lock = threading.Lock()
         self.running = True
-        self.consumer = KafkaConsumer(
-            kafka_topics.ALERTS,
-            bootstrap_servers=BOOTSTRAP,
-            isolation_level="read_committed",
-            auto_offset_reset="earliest",
-            group_id=None,
-            fetch_max_wait_ms=50,
-        )
+        self.consumer = alerts_consumer()
 
     def run(self):
         while self.running:
-            for records in self.consumer.poll(timeout_ms=200).values():
-                now = time.time()
-                for record in records:
-                    alert = Alert.FromString(record.value)
-                    produced = alert.transaction.timestamp.ToNanoseconds() / 1e9
-                    with self.lock:
-                        self.records.append((now, now - produced, produced, alert.transaction_id))
+            records = records_of(self.consumer.consume(num_messages=10000, timeout=0.2))
+            now = time.time()
+            parsed = []
+            for record in records:
+                alert = Alert.FromString(record.value())
+                produced = alert.transaction.timestamp.ToNanoseconds() / 1e9
+                parsed.append((now, now - produced, produced, alert.transaction_id))
+            if parsed:
+                with self.lock:
+                    self.records.extend(parsed)
         self.consumer.close()
 
     def count(self) -> int:
@@ -272,6 +357,7 @@ class SecondConsumer:
 
     def __init__(self, path: pathlib.Path):
         self.path = path
+        path.parent.mkdir(exist_ok=True)
         path.unlink(missing_ok=True)
         self.process = subprocess.Popen([FAST, __file__, "--count-alerts", str(path)], cwd=ROOT)
 
@@ -282,24 +368,100 @@ class SecondConsumer:
 
     def stop(self):
         self.process.terminate()
-        self.process.wait(10)
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+
+
+def stop_on_sigterm() -> None:
+    def stop(*_):
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def count_alerts(path: pathlib.Path) -> None:
-    consumer = KafkaConsumer(
-        kafka_topics.ALERTS,
-        bootstrap_servers=BOOTSTRAP,
-        isolation_level="read_committed",
-        auto_offset_reset="earliest",
-        group_id=None,
-        fetch_max_wait_ms=50,
-    )
-    with open(path, "a") as out:
+    stop_on_sigterm()
+    consumer = alerts_consumer()
+    try:
+        with open(path, "a") as out:
+            while True:
+                records = records_of(consumer.consume(num_messages=10000, timeout=0.2))
+                if records:
+                    now = time.time()
+                    out.write("".join(f"{now:.3f} {len(r.value())}\n" for r in records))
+                    out.flush()
+    finally:
+        consumer.close()
+
+
+def produce(rate: float, count: int, seed: int) -> None:
+    """`e2e.py --produce RATE COUNT SEED`: simulator.py produce --threshold-every 0's traffic, on confluent-kafka.
+
+    COUNT transactions (key: transaction id, value: Transaction stamped at produce time) at RATE
+    a second, paced by the clock, and one confirmed fraud per CONFIRM_EVERY transactions, as
+    simulator.py produce sends by default; no custom thresholds. Prints, as one JSON line on
+    stdout, how many records Kafka acknowledged (acks=all) per topic, and any it refused.
+    """
+    stop_on_sigterm()
+    producer = Producer({"bootstrap.servers": BOOTSTRAP, "acks": "all", "linger.ms": 5})
+    traffic = Traffic(seed=seed, accounts=1000)
+    acked = {kafka_topics.TRANSACTIONS: 0, kafka_topics.CONFIRMED: 0}
+    sent = {kafka_topics.TRANSACTIONS: 0, kafka_topics.CONFIRMED: 0}
+    refused: list[str] = []
+
+    def delivered(error, message):
+        if error is None:
+            acked[message.topic()] += 1
+        else:
+            if len(refused) < 5:
+                print(f"Kafka refused a record for {message.topic()}: {error}", file=sys.stderr, flush=True)
+            refused.append(str(error))
+
+    def send(topic: str, key: str, message) -> None:
         while True:
-            for records in consumer.poll(timeout_ms=200).values():
-                now = time.time()
-                out.write("".join(f"{now:.3f} {len(r.value)}\n" for r in records))
-            out.flush()
+            try:
+                producer.produce(topic, key=key.encode(), value=message.SerializeToString(), on_delivery=delivered)
+                break
+            except BufferError:  # librdkafka's queue is full: let it drain
+                producer.poll(0.05)
+        sent[topic] += 1
+
+    started = time.monotonic()
+    behind_max = 0.0
+    for index in range(count):
+        # Pace by the clock, not by sleeps between records, so the rate holds.
+        ahead = started + index / rate - time.monotonic()
+        if ahead > 0.001:
+            time.sleep(ahead)
+        else:
+            behind_max = max(behind_max, -ahead)
+        transaction_id, transaction = traffic.transaction(time.time())
+        send(kafka_topics.TRANSACTIONS, transaction_id, transaction)
+        if CONFIRM_EVERY and (index + 1) % CONFIRM_EVERY == 0:
+            confirmation = traffic.confirmation()
+            send(kafka_topics.CONFIRMED, confirmation.account, confirmation)
+        producer.poll(0)
+    sending = time.monotonic() - started
+    left = producer.flush(60)
+    elapsed = time.monotonic() - started
+    print(
+        json.dumps(
+            {
+                "sent": sent,
+                "acked": acked,
+                "refused": len(refused),
+                "unflushed": left,
+                "sending_s": round(sending, 2),
+                "elapsed_s": round(elapsed, 2),
+                "rate_achieved": round(sent[kafka_topics.TRANSACTIONS] / max(sending, 1e-9), 1),
+                "behind_max_s": round(behind_max, 3),
+            }
+        ),
+        flush=True,
+    )
 
 
 class Monitor(threading.Thread):
@@ -312,23 +474,26 @@ class Monitor(threading.Thread):
         self.checkpoints = {}  # id -> Flink's summary (its REST API keeps only the last 10)
         self.running = True
         self.job = running_job()
-        self.ends = KafkaConsumer(bootstrap_servers=BOOTSTRAP)
-        self.partitions = [
-            TopicPartition(kafka_topics.TRANSACTIONS, p)
-            for p in self.ends.partitions_for_topic(kafka_topics.TRANSACTIONS)
-        ]
+        self.ends = Consumer(
+            {"bootstrap.servers": BOOTSTRAP, "group.id": f"e2e-bench-ends-{uuid.uuid4()}", "enable.auto.commit": False}
+        )
+        topic = self.ends.list_topics(kafka_topics.TRANSACTIONS, timeout=10).topics[kafka_topics.TRANSACTIONS]
+        self.partitions = [TopicPartition(kafka_topics.TRANSACTIONS, p) for p in sorted(topic.partitions)]
 
     def sent(self) -> int:
-        return sum(self.ends.end_offsets(self.partitions).values())
+        return sum(self.ends.get_watermark_offsets(p, timeout=5, cached=False)[1] for p in self.partitions)
 
     def failures(self) -> int:
         return len(rest(f"/jobs/{self.job}/exceptions")["exceptionHistory"]["entries"])
 
     def run(self):
         while self.running:
-            self.timeline.append((time.time(), self.sent(), self.alerts.count(), self.failures()))
-            for checkpoint in rest(f"/jobs/{self.job}/checkpoints").get("history", []):
-                self.checkpoints[checkpoint["id"]] = checkpoint
+            try:
+                self.timeline.append((time.time(), self.sent(), self.alerts.count(), self.failures()))
+                for checkpoint in rest(f"/jobs/{self.job}/checkpoints").get("history", []):
+                    self.checkpoints[checkpoint["id"]] = checkpoint
+            except (KafkaException, OSError, ValueError) as problem:  # one missed sample, not a dead monitor
+                print(f"  monitor: {problem!r}", file=sys.stderr, flush=True)
             time.sleep(1)
         self.ends.close()
 
@@ -366,34 +531,27 @@ def step(
 ) -> dict:
     count = int(rate * (args.warmup + args.measure))
     started = time.time()
-    producer = subprocess.Popen(
-        [
-            FAST,
-            str(ROOT / "simulator" / "simulator.py"),
-            "produce",
-            "--count",
-            str(count),
-            "--rate",
-            str(rate),
-            "--seed",
-            str(seed),
-            "--threshold-every",
-            "0",
-        ],
-        cwd=ROOT / "simulator",
-        env={**os.environ, "KAFKA_BOOTSTRAP": BOOTSTRAP},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    log = BENCH / "out" / "producer.log"
+    with open(log, "w") as stderr:
+        producer = subprocess.Popen(
+            [FAST, __file__, "--produce", str(rate), str(count), str(seed)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
     sampler.extra["producer"] = psutil.Process(producer.pid)
     window_start = started + args.warmup
     while producer.poll() is None and time.time() < window_start + args.measure:
         time.sleep(0.2)
     window_end = min(time.time(), window_start + args.measure)
-    producer.wait()
+    report = producer.communicate()[0]
     produced_at = time.time()
     del sampler.extra["producer"]
+    try:
+        produced = json.loads(report.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        produced = {"error": f"no report (exit {producer.returncode}): {report[-300:]!r}"}
 
     # Drain: every transaction of the step alerted, or give up after a deadline sized to the backlog.
     drain_started = time.monotonic()
@@ -408,6 +566,7 @@ def step(
     delivered = delivered_rate([r[0] for r in records], window_start, window_end)
     delivered_second = delivered_rate(second.read_times(), window_start, window_end)
     latencies = [r[1] for r in records if window_start <= r[2] <= window_end]
+    usage = sampler.usage(window_start, window_end)
     result = {
         "offered_rate": rate,
         "count": count,
@@ -418,40 +577,116 @@ def step(
         "backlog_start": sent0 - alerted0,
         "backlog_end": sent1 - alerted1,
         "p50_s": percentile(latencies, 0.50),
+        "p90_s": percentile(latencies, 0.90),
         "p99_s": percentile(latencies, 0.99),
+        "max_s": max(latencies) if latencies else None,
+        "latency_samples": len(latencies),
         "drain_s": round(time.monotonic() - drain_started, 1),
         "drained": drained,
         "failures": monitor.timeline[-1][3] - failures0,
         "checkpoints": checkpoints(monitor.checkpoints, window_start, window_end),
-        "usage": sampler.usage(window_start, window_end),
-        "producer_log": producer.stderr.read()[-300:],
+        "usage": usage,
+        "cores": split_usage(usage),
+        "producer": produced,
+        "producer_log": log.read_text()[-300:],
     }
     return result
 
 
+def seconds(value) -> str:
+    return f"{value:.2f}" if value is not None else "-"
+
+
 def describe(result: dict) -> str:
-    usage = ", ".join(f"{name} {u['cores']:.2f}" for name, u in result["usage"].items())
-    p50, p99 = (f"{result[k]:.2f}" if result[k] is not None else "-" for k in ("p50_s", "p99_s"))
+    cores = result["cores"]
+    pipeline = ", ".join(f"{name} {c:.2f}" for name, c in cores["pipeline"].items())
+    load = ", ".join(f"{name} {c:.2f}" for name, c in cores["load_generator"].items())
+    machine = f"{cores['machine']:.2f}" if cores["machine"] is not None else "-"
+    c = result["checkpoints"]
+    checkpoint = (
+        f"{c['completed']} checkpoints, median {c['duration_s_median']:.2f} s, max {c['duration_s_max']:.2f} s, "
+        f"{c['last_full_size_mb']:.1f} MB"
+        if c.get("completed")
+        else "no checkpoint completed"
+    )
+    produced = result.get("producer", {})
+    acked = produced.get("acked", {}).get(kafka_topics.TRANSACTIONS, "?")
     return (
-        f"{result['offered_rate']:5d} tx/s offered ({result['offered_achieved']:6.0f} reached Kafka): "
+        f"{result['offered_rate']:5d} tx/s offered ({result['offered_achieved']:6.0f} reached Kafka, "
+        f"producer acked {acked}/{result['count']}): "
         f"{result['delivered']:6.0f} alerts/s ({result['delivered_second_consumer']:.0f} by the second consumer), "
-        f"backlog {result['backlog_start']} -> {result['backlog_end']}, p50 {p50} s, p99 {p99} s, "
-        f"drain {result['drain_s']} s, failures {result['failures']}, checkpoints {result['checkpoints']}; "
-        f"cores: {usage}"
+        f"backlog {result['backlog_start']} -> {result['backlog_end']}, "
+        f"latency p50 {seconds(result['p50_s'])} p90 {seconds(result['p90_s'])} p99 {seconds(result['p99_s'])} "
+        f"max {seconds(result['max_s'])} s, drain {result['drain_s']} s, failures {result['failures']}, {checkpoint}\n"
+        f"      pipeline cores: {pipeline}\n"
+        f"      load generator cores: {load}; machine busy cores {machine} of {os.cpu_count()}"
     )
 
 
 def module_yaml_for(variant: Variant) -> pathlib.Path | None:
-    if not variant.endpoint:
+    """module.yaml with the variant's endpoint and egress spec keys, or None when it has none."""
+    if not variant.endpoint and not variant.egress:
         return None
-    documents = list(yaml.safe_load_all((ROOT / "statefun-runtime" / "module.yaml").read_text()))
+    source = (ROOT / "statefun-runtime" / "module.yaml").read_text()
+    documents = list(yaml.safe_load_all(source))
+    changes = {"io.statefun.endpoints": variant.endpoint, "io.statefun.kafka.v1/egress": variant.egress}
     for document in documents:
-        if document and document["kind"].startswith("io.statefun.endpoints"):
-            document["spec"].update(variant.endpoint)
+        for kind, keys in changes.items():
+            if document and keys and document["kind"].startswith(kind):
+                document["spec"].update(keys)
+    text = yaml.safe_dump_all(documents, sort_keys=False)
+    # The delivery line may carry a marker the launcher rewrites (ALERT_DELIVERY): keep it.
+    marker = "  # ALERT_DELIVERY"
+    if marker.strip() in source:
+        lines, inside = text.splitlines(), False
+        for index, line in enumerate(lines):
+            if line.strip() == "deliverySemantic:":
+                inside = True
+            elif inside and line.strip().startswith("type:"):
+                lines[index], inside = line + marker, False
+        text = "\n".join(lines) + "\n"
     path = BENCH / "out" / "module-variant.yaml"
     path.parent.mkdir(exist_ok=True)
-    path.write_text(yaml.safe_dump_all(documents, sort_keys=False))
+    path.write_text(text)
     return path
+
+
+def check_rendered_module(variant: Variant) -> None:
+    """The module the runtime runs with has the variant's egress keys (no launcher rewrote them)."""
+    if not variant.egress:
+        return
+    rendered = ROOT / ".local-run" / "conf" / "module.yaml"
+    for document in yaml.safe_load_all(rendered.read_text()):
+        if document and document["kind"].startswith("io.statefun.kafka.v1/egress"):
+            for key, value in variant.egress.items():
+                if document["spec"].get(key) != value:
+                    raise SystemExit(f"{rendered}: egress {key} is {document['spec'].get(key)!r}, not {value!r}")
+
+
+def effective_runtime() -> dict:
+    """What the runtime was started with: the rendered flink-conf.yaml (later keys win, as in
+    Flink's parser) and module.yaml's egress delivery. "shipped" follows the working tree's files."""
+    conf = ROOT / ".local-run" / "conf"
+    flink = {}
+    for line in (conf / "flink-conf.yaml").read_text().splitlines():
+        key, colon, value = line.partition(":")
+        if colon and key.strip() and not key.lstrip().startswith("#") and not line.startswith(" "):
+            flink[key.strip()] = value.split(" #")[0].strip()
+    delivery = None
+    for document in yaml.safe_load_all((conf / "module.yaml").read_text()):
+        if document and document["kind"].startswith("io.statefun.kafka.v1/egress"):
+            delivery = document["spec"].get("deliverySemantic")
+    keys = (
+        "execution.checkpointing.interval",
+        "execution.checkpointing.min-pause",
+        "execution.buffer-timeout",
+        "taskmanager.network.memory.buffer-debloat.enabled",
+        "state.backend",
+        "statefun.async.max-per-task",
+        "parallelism.default",
+        "pipeline.object-reuse",
+    )
+    return {"flink": {key: flink[key] for key in keys if key in flink}, "egress_delivery": delivery}
 
 
 def run_variant(name: str, args, environment: dict) -> dict:
@@ -459,20 +694,29 @@ def run_variant(name: str, args, environment: dict) -> dict:
     environment = dict(environment)
     if variant.workers:
         environment["WORKERS"] = variant.workers
+    delivery = variant.egress.get("deliverySemantic", {}).get("type")
+    if delivery:  # for a launcher that sets the egress's delivery from ALERT_DELIVERY
+        environment["ALERT_DELIVERY"] = delivery
     module = module_yaml_for(variant)
     launcher("down", "-v", environment=environment)
     t0 = time.monotonic()
     launcher("up", "--no-simulator", *launcher_options(variant, module), environment=environment)
     print(f"  up in {time.monotonic() - t0:.0f} s", flush=True)
-    alerts = Alerts()
-    alerts.start()
-    second = SecondConsumer(BENCH / "out" / "second-consumer.txt")
-    sampler = Sampler(program_pids())
-    sampler.start()
-    monitor = Monitor(alerts)
-    monitor.start()
-    steps = []
+    steps, monitor, ids, produced = [], None, [], 0
+    alerts = second = sampler = None
     try:
+        check_rendered_module(variant)
+        runtime = effective_runtime()
+        print(f"  runtime: {runtime}", flush=True)
+        alerts = Alerts()
+        alerts.start()
+        second = SecondConsumer(BENCH / "out" / "second-consumer.txt")
+        sampler = Sampler(program_pids())
+        sampler.extra["bench"] = psutil.Process()
+        sampler.extra["second-consumer"] = psutil.Process(second.process.pid)
+        sampler.start()
+        monitor = Monitor(alerts)
+        monitor.start()
         for index, rate in enumerate(args.rates):
             steps.append(step(rate, args, args.seed + index, alerts, second, monitor, sampler))
             print("  " + describe(steps[-1]), flush=True)
@@ -483,15 +727,21 @@ def run_variant(name: str, args, environment: dict) -> dict:
         ids = [r[3] for r in alerts.snapshot()]
         produced = monitor.sent()
     finally:
-        alerts.running = sampler.running = monitor.running = False
-        alerts.join(5)
-        second.stop()
+        for thread in (alerts, sampler, monitor):
+            if thread:
+                thread.running = False
+        if alerts:
+            alerts.join(5)
+        if second:
+            second.stop()
         launcher("down", "-v", environment=environment)
     return {
         "variant": name,
         "description": variant.description,
         "flink": variant.flink,
         "endpoint": variant.endpoint,
+        "egress": variant.egress,
+        "runtime": runtime,
         "steps": steps,
         "checkpoints_failed": sum(c["status"] == "FAILED" for c in monitor.checkpoints.values()),
         "transactions": produced,
@@ -513,17 +763,22 @@ def main() -> None:
     parser.add_argument("--name", default=None, help="results file bench/results/e2e-<name>.json")
     parser.add_argument("--list", action="store_true", help="list the variants")
     parser.add_argument("--count-alerts", type=pathlib.Path, help=argparse.SUPPRESS)
+    parser.add_argument("--produce", nargs=3, metavar=("RATE", "COUNT", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.count_alerts:
         return count_alerts(args.count_alerts)
+    if args.produce:
+        rate, count, seed = args.produce
+        return produce(float(rate), int(count), int(seed))
     if args.list:
         for name, variant in VARIANTS.items():
-            print(f"{name:22} {variant.description}")
+            print(f"{name:26} {variant.description}")
         return
     if args.short:
         args.variants, args.rates, args.warmup, args.measure = ["shipped"], [250, 1000], 5, 10
     environment = {**os.environ, "FRAUD_THRESHOLD": "-1", "LOG_LEVEL": "WARNING"}
     environment.pop("WORKERS", None)
+    environment.pop("ALERT_DELIVERY", None)
     name = args.name or ("short" if args.short else "-".join(args.variants))
     # The short run is CI's smoke test: its numbers are not kept.
     out = BENCH / ("out" if args.short else "results") / f"e2e-{name}.json"
@@ -540,13 +795,32 @@ def main() -> None:
                 f"{r['duplicates']} duplicates, {r['missing']} missing",
                 flush=True,
             )
+            # Written after every variant: a run cut short keeps what it measured.
+            write_results(out, args, results)
+    write_results(out, args, results)
+    print(f"wrote {out}")
+
+
+def write_results(out: pathlib.Path, args, results: list) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
         json.dumps(
-            {"cpus": os.cpu_count(), "warmup_s": args.warmup, "measure_s": args.measure, "variants": results}, indent=1
+            {
+                "cpus": os.cpu_count(),
+                "warmup_s": args.warmup,
+                "measure_s": args.measure,
+                "kafka_client": "confluent-kafka " + confluent_kafka_version(),
+                "variants": results,
+            },
+            indent=1,
         )
     )
-    print(f"wrote {out}")
+
+
+def confluent_kafka_version() -> str:
+    import confluent_kafka
+
+    return f"{confluent_kafka.version()[0]} (librdkafka {confluent_kafka.libversion()[0]})"
 
 
 if __name__ == "__main__":
