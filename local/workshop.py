@@ -198,7 +198,7 @@ def parser() -> argparse.ArgumentParser:
         "--checkpoint-interval",
         metavar="DURATION",
         type=options.duration,
-        help="checkpoint this often, e.g. 2s (default: flink-conf.yaml's, 10s)",
+        help="checkpoint this often, e.g. 10s (default: flink-conf.yaml's, 1s)",
     )
     start.add_argument(
         "--flink-setting",

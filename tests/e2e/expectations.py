@@ -16,7 +16,7 @@ from merchant_service import merchant_score
 
 RUN = secrets.token_hex(3)  # in every id and account, so that runs never mix
 PROBE_NUMBERS = itertools.count()  # a probe's id is never used twice, even for the same account
-ALERT_TIMEOUT = 120  # alerts appear when the checkpoint after them completes: every 10 s
+ALERT_TIMEOUT = 120  # alerts appear when the checkpoint after them completes (every second), or a restart's later
 QUIET_SECONDS = 15  # long enough for one more checkpoint: nothing else may appear
 
 

@@ -192,7 +192,7 @@ class TopicReader:
 
     def read_until(self, what: str, predicate, timeout: float):
         """Keep reading until predicate(records) holds; the exactly-once egress makes records
-        visible only when the Flink checkpoint covering them completes (every 10 s)."""
+        visible only when the Flink checkpoint covering them completes (every second)."""
 
         def satisfied():
             for batch in self._consumer.poll(timeout_ms=500).values():
