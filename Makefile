@@ -27,7 +27,7 @@ help:
 	@echo "make up [SAVEPOINT=..] [FUNCTIONS=..] [PARALLELISM=2 [PARTITIONS=2] [TASKMANAGERS=N]]"
 	@echo "                        run the whole workshop locally, without Docker (FUNCTIONS: another statefun-functions folder)"
 	@echo "make down | status | logs [SERVICE=..] | restart SERVICE=.. | stop SERVICE=.."
-	@echo "make bench | bench-short  the benchmarks of BENCHMARKS.md (~35 min | ~3 min); make bench-setup: their venvs"
+	@echo "make bench | bench-short  the benchmarks of BENCHMARKS.md (~50 min | ~3 min); make bench-setup: their venvs"
 	@echo "make proto              regenerate the Python code (and type stubs) of protobuf/entities.proto"
 	@echo "make check-generated | check-images | check-docker"
 	@echo "                        generated code, architecture.svg and Docker files up to date and valid"

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Reproduces BENCHMARKS.md.   bench/run.sh setup | endpoint | e2e | full | short
+# Reproduces BENCHMARKS.md.   bench/run.sh setup | endpoint | e2e | latency | full | short
 #   setup     bench/.venv-fast (as shipped, plus the bench tools), bench/.venv-pinned (protobuf 3.20.3) and wrk (apt)
-#   full      endpoint (3 rounds) + end to end as shipped (250..3000 tx/s, 15 s warm-up + 60 s a step) + plot
+#   full      endpoint (3 rounds) + end to end as shipped (250..3000 tx/s, 15 s warm-up + 60 s a step)
+#             + latency + plot
+#   latency   payment -> alert below capacity: as shipped, with the old 10 s checkpoints, and
+#             ALERT_DELIVERY=at-least-once, at 150, 300 and 600 tx/s (BENCHMARKS.md 1b, ~12 min)
 #   e2e       bench/e2e.py with its options, e.g. e2e --variants shipped hashmap --rates 1200 (--list)
 #   short     what CI can afford (< 3 min): the equivalence test, endpoint baseline vs best
 #             (1 round, 4 s), end to end as shipped at 250 and 1000 tx/s (5 + 10 s steps)
@@ -28,7 +31,13 @@ setup() {
   .venv/bin/python -m pytest -q tests/statefun_functions/test_protobuf_upb_equivalence.py
 }
 
+latency() {
+  "$FAST" bench/e2e.py --variants shipped checkpoints-10s at-least-once --rates 150 300 600 \
+      --warmup 15 --measure 40 --name latency
+}
+
 case "${1:-full}" in
+  latency) setup; latency ;;
   setup) setup ;;
   endpoint) setup; "$FAST" bench/endpoint.py "${@:2}" ;;
   e2e) setup; "$FAST" bench/e2e.py "${@:2}" ;;
@@ -36,6 +45,7 @@ case "${1:-full}" in
     setup
     "$FAST" bench/endpoint.py --rounds 3 --duration 8
     "$FAST" bench/e2e.py --variants shipped
+    latency
     "$FAST" bench/plot.py --e2e bench/results/e2e-shipped.json
     ;;
   short)
@@ -45,5 +55,5 @@ case "${1:-full}" in
     "$FAST" bench/plot.py --e2e bench/out/e2e-short.json --endpoint bench/out/endpoint-short.json \
         --out bench/out/benchmarks-short.png
     ;;
-  *) echo "usage: $0 setup|endpoint|e2e|full|short" >&2; exit 2 ;;
+  *) echo "usage: $0 setup|endpoint|e2e|latency|full|short" >&2; exit 2 ;;
 esac
