@@ -75,7 +75,7 @@ class Variant:
     description: str
     flink: dict = dataclasses.field(default_factory=dict)  # flink-conf.yaml keys
     endpoint: dict = dataclasses.field(default_factory=dict)  # module.yaml's http endpoint spec keys
-    egress: dict = dataclasses.field(default_factory=dict)  # module.yaml's kafka egress spec keys
+    alert_delivery: str | None = None  # None: ALERT_DELIVERY as shipped (exactly-once)
     worker_python: str | None = None  # None: make setup's venv, as shipped
     workers: str | None = None  # None: WORKERS as shipped (auto)
     scale: tuple = ()  # local/workshop.py up's scale-out options
@@ -107,7 +107,7 @@ VARIANTS = {
     ),
     "at-least-once": Variant(
         "the Kafka egress at-least-once (no Kafka transactions; alerts readable once written)",
-        egress={"deliverySemantic": {"type": "at-least-once"}},
+        alert_delivery="at-least-once",
     ),
     "hashmap": Variant(
         "state on the heap (HashMapStateBackend) instead of RocksDB",
@@ -624,54 +624,24 @@ def describe(result: dict) -> str:
 
 
 def module_yaml_for(variant: Variant) -> pathlib.Path | None:
-    """module.yaml with the variant's endpoint and egress spec keys, or None when it has none."""
-    if not variant.endpoint and not variant.egress:
+    if not variant.endpoint:
         return None
-    source = (ROOT / "statefun-runtime" / "module.yaml").read_text()
-    documents = list(yaml.safe_load_all(source))
-    changes = {"io.statefun.endpoints": variant.endpoint, "io.statefun.kafka.v1/egress": variant.egress}
+    documents = list(yaml.safe_load_all((ROOT / "statefun-runtime" / "module.yaml").read_text()))
     for document in documents:
-        for kind, keys in changes.items():
-            if document and keys and document["kind"].startswith(kind):
-                document["spec"].update(keys)
-    text = yaml.safe_dump_all(documents, sort_keys=False)
-    # The delivery line may carry a marker the launcher rewrites (ALERT_DELIVERY): keep it.
-    marker = "  # ALERT_DELIVERY"
-    if marker.strip() in source:
-        lines, inside = text.splitlines(), False
-        for index, line in enumerate(lines):
-            if line.strip() == "deliverySemantic:":
-                inside = True
-            elif inside and line.strip().startswith("type:"):
-                lines[index], inside = line + marker, False
-        text = "\n".join(lines) + "\n"
+        if document and document["kind"].startswith("io.statefun.endpoints"):
+            document["spec"].update(variant.endpoint)
     path = BENCH / "out" / "module-variant.yaml"
     path.parent.mkdir(exist_ok=True)
-    path.write_text(text)
+    path.write_text(yaml.safe_dump_all(documents, sort_keys=False))
     return path
 
 
-def check_rendered_module(variant: Variant) -> None:
-    """The module the runtime runs with has the variant's egress keys (no launcher rewrote them)."""
-    if not variant.egress:
-        return
-    rendered = ROOT / ".local-run" / "conf" / "module.yaml"
-    for document in yaml.safe_load_all(rendered.read_text()):
-        if document and document["kind"].startswith("io.statefun.kafka.v1/egress"):
-            for key, value in variant.egress.items():
-                if document["spec"].get(key) != value:
-                    raise SystemExit(f"{rendered}: egress {key} is {document['spec'].get(key)!r}, not {value!r}")
-
-
 def effective_runtime() -> dict:
-    """What the runtime was started with: the rendered flink-conf.yaml (later keys win, as in
-    Flink's parser) and module.yaml's egress delivery. "shipped" follows the working tree's files."""
+    """What the runtime was started with: the rendered flink-conf.yaml (YAML: the launcher's
+    appended keys win, as in Flink's parser) and module.yaml's egress delivery. "shipped"
+    follows the working tree's files."""
     conf = ROOT / ".local-run" / "conf"
-    flink = {}
-    for line in (conf / "flink-conf.yaml").read_text().splitlines():
-        key, colon, value = line.partition(":")
-        if colon and key.strip() and not key.lstrip().startswith("#") and not line.startswith(" "):
-            flink[key.strip()] = value.split(" #")[0].strip()
+    flink = yaml.load((conf / "flink-conf.yaml").read_text(), Loader=yaml.BaseLoader)  # every value a string
     delivery = None
     for document in yaml.safe_load_all((conf / "module.yaml").read_text()):
         if document and document["kind"].startswith("io.statefun.kafka.v1/egress"):
@@ -694,9 +664,8 @@ def run_variant(name: str, args, environment: dict) -> dict:
     environment = dict(environment)
     if variant.workers:
         environment["WORKERS"] = variant.workers
-    delivery = variant.egress.get("deliverySemantic", {}).get("type")
-    if delivery:  # for a launcher that sets the egress's delivery from ALERT_DELIVERY
-        environment["ALERT_DELIVERY"] = delivery
+    if variant.alert_delivery:
+        environment["ALERT_DELIVERY"] = variant.alert_delivery
     module = module_yaml_for(variant)
     launcher("down", "-v", environment=environment)
     t0 = time.monotonic()
@@ -705,8 +674,9 @@ def run_variant(name: str, args, environment: dict) -> dict:
     steps, monitor, ids, produced = [], None, [], 0
     alerts = second = sampler = None
     try:
-        check_rendered_module(variant)
         runtime = effective_runtime()
+        if variant.alert_delivery and runtime["egress_delivery"]["type"] != variant.alert_delivery:
+            raise SystemExit(f"the runtime's egress is {runtime['egress_delivery']}, not {variant.alert_delivery}")
         print(f"  runtime: {runtime}", flush=True)
         alerts = Alerts()
         alerts.start()
@@ -740,7 +710,7 @@ def run_variant(name: str, args, environment: dict) -> dict:
         "description": variant.description,
         "flink": variant.flink,
         "endpoint": variant.endpoint,
-        "egress": variant.egress,
+        "alert_delivery": variant.alert_delivery,
         "runtime": runtime,
         "steps": steps,
         "checkpoints_failed": sum(c["status"] == "FAILED" for c in monitor.checkpoints.values()),

@@ -95,14 +95,18 @@ def render_runtime_config(module_yaml: Path, settings: dict[str, str], alert_del
 def set_alert_delivery(module_yaml: Path, delivery: str) -> None:
     """The egress's delivery, written by statefun-runtime/alert-delivery.sh: the same script
     as the Docker image runs, so that both modes read ALERT_DELIVERY alike."""
-    result = subprocess.run(
+    result = run_alert_delivery_script(module_yaml, delivery)
+    if result.returncode != 0:
+        sys.exit(result.stderr.strip())
+
+
+def run_alert_delivery_script(module_yaml: Path, delivery: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
         ["bash", str(RUNTIME_SOURCES / "alert-delivery.sh"), str(module_yaml)],
         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "ALERT_DELIVERY": delivery},
         capture_output=True,
         text=True,
     )
-    if result.returncode != 0:
-        sys.exit(result.stderr.strip())
 
 
 def appended(title: str, settings: dict[str, str]) -> str:

@@ -17,7 +17,7 @@ import kafka_topics
 from entities_pb2 import Alert, Transaction
 from expectations import ALERT_TIMEOUT, QUIET_SECONDS, account, alerted, merchant_scoring, send_transaction
 from load import assert_fraud_counts, make_countable, produce_load
-from local_workshop import BOOTSTRAP, ROOT, LocalWorkshop, TopicReader, wait_for
+from local_workshop import BOOTSTRAP, ROOT, LocalWorkshop, wait_for
 
 pytestmark = pytest.mark.faults
 
@@ -83,7 +83,7 @@ def wait_until_printing(printer: AlertPrinter, producer, tag: str) -> None:
     wait_for("the simulator's alert printer to print an alert", printing, timeout=120, interval=2)
 
 
-def test_the_running_job_writes_alerts_outside_kafka_transactions(at_least_once, producer):
+def test_the_running_job_writes_alerts_outside_kafka_transactions(at_least_once, producer, alerts):
     """A transactional producer leaves a commit marker after each transaction, and markers
     take offsets; written at-least-once, the alerts sit at offsets 0, 1, 2, ... with none between."""
     risky = Transaction(account=account("untransacted"), merchant=merchant_scoring(95, 100), amount=4000)
@@ -91,9 +91,7 @@ def test_the_running_job_writes_alerts_outside_kafka_transactions(at_least_once,
     for transaction_id in ids:
         send_transaction(producer, transaction_id, risky)
     producer.flush()
-    reader = TopicReader(kafka_topics.ALERTS)
-    records = reader.read_until("5 alerts", lambda rs: set(ids) <= set(alerted(rs, "untransacted-")), 120)
-    reader.close()
+    records = alerts.read_until("5 alerts", lambda rs: set(ids) <= set(alerted(rs, "untransacted-")), 120)
     ends = KafkaConsumer(bootstrap_servers=BOOTSTRAP)
     [end] = ends.end_offsets([TopicPartition(kafka_topics.ALERTS, 0)]).values()
     ends.close()

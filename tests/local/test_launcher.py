@@ -1,8 +1,6 @@
 """local/: the Docker-free launcher's options and what it renders, without starting anything."""
 
 import argparse
-import os
-import subprocess
 
 import pytest
 import yaml
@@ -98,23 +96,14 @@ def test_a_bad_alert_delivery_stops_up_before_anything_starts(monkeypatch):
     assert options.alert_delivery({}) == options.alert_delivery({"ALERT_DELIVERY": ""}) == "exactly-once"
 
 
-def run_alert_delivery_script(module_yaml, delivery: str):
-    return subprocess.run(
-        ["bash", str(layout.RUNTIME_SOURCES / "alert-delivery.sh"), str(module_yaml)],
-        env={"PATH": os.environ["PATH"], "ALERT_DELIVERY": delivery},
-        capture_output=True,
-        text=True,
-    )
-
-
 def test_the_docker_images_script_takes_the_launchers_values_and_refuses_the_same_way(tmp_path):
     """statefun-runtime/alert-delivery.sh is what both modes run; options.py checks first."""
     module = tmp_path / "module.yaml"
     for delivery in options.ALERT_DELIVERIES:
         module.write_text((layout.RUNTIME_SOURCES / "module.yaml").read_text())
-        assert run_alert_delivery_script(module, delivery).returncode == 0
+        assert rendering.run_alert_delivery_script(module, delivery).returncode == 0
         assert egress_delivery(module) == delivery
-    refused = run_alert_delivery_script(module, "exactly_once")
+    refused = rendering.run_alert_delivery_script(module, "exactly_once")
     assert refused.returncode == 64
     with pytest.raises(SystemExit) as launcher_refusal:
         options.alert_delivery({"ALERT_DELIVERY": "exactly_once"})
@@ -126,9 +115,9 @@ def test_a_module_yaml_without_the_mark_keeps_its_delivery_unless_another_is_ask
     module = tmp_path / "module.yaml"
     unmarked = (layout.RUNTIME_SOURCES / "module.yaml").read_text().replace("  # ALERT_DELIVERY", "")
     module.write_text(unmarked)
-    assert run_alert_delivery_script(module, "exactly-once").returncode == 0
+    assert rendering.run_alert_delivery_script(module, "exactly-once").returncode == 0
     assert module.read_text() == unmarked
-    refused = run_alert_delivery_script(module, "at-least-once")
+    refused = rendering.run_alert_delivery_script(module, "at-least-once")
     assert refused.returncode == 64 and "no line marked '# ALERT_DELIVERY'" in refused.stderr
     assert module.read_text() == unmarked
 
