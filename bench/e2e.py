@@ -75,6 +75,8 @@ class Variant:
     description: str
     flink: dict = dataclasses.field(default_factory=dict)  # flink-conf.yaml keys
     endpoint: dict = dataclasses.field(default_factory=dict)  # module.yaml's http endpoint spec keys
+    ingress: dict = dataclasses.field(default_factory=dict)  # Kafka consumer properties of every ingress
+    egress: dict = dataclasses.field(default_factory=dict)  # Kafka producer properties of the egress
     alert_delivery: str | None = None  # None: ALERT_DELIVERY as shipped (exactly-once)
     worker_python: str | None = None  # None: make setup's venv, as shipped
     workers: str | None = None  # None: WORKERS as shipped (auto)
@@ -105,13 +107,68 @@ VARIANTS = {
             "taskmanager.network.memory.buffer-debloat.enabled": "true",
         },
     ),
+    # Less data in flight ahead of a checkpoint barrier (issue 23): above capacity the input
+    # buffers are full, and a barrier waits behind every record in them.
+    "segment-8kb": Variant(
+        "network buffers of 8 KiB instead of 32 KiB", flink={"taskmanager.memory.segment-size": "8kb"}
+    ),
+    "fewer-buffers": Variant(
+        "2 floating buffers per gate (8) and at most 2 per output channel (10)",
+        flink={
+            "taskmanager.network.memory.floating-buffers-per-gate": "2",
+            "taskmanager.network.memory.max-buffers-per-channel": "2",
+        },
+    ),
+    "debloat-200ms": Variant(
+        "network buffer debloating on, aiming at 200 ms of data in flight (default 1 s)",
+        flink={
+            "taskmanager.network.memory.buffer-debloat.enabled": "true",
+            "taskmanager.network.memory.buffer-debloat.target": "200ms",
+        },
+    ),
+    "min-pause-500ms": Variant(
+        "at least 500 ms between the end of a checkpoint and the start of the next",
+        flink={"execution.checkpointing.min-pause": "500ms"},
+    ),
     "at-least-once": Variant(
         "the Kafka egress at-least-once (no Kafka transactions; alerts readable once written)",
         alert_delivery="at-least-once",
     ),
+    # Shipped until 2026-12-03 (since then: the heap).
+    "rocksdb": Variant(
+        "state in RocksDB (incremental checkpoints, 40 % managed memory), as shipped until 2026-12-03",
+        flink={
+            "state.backend": "rocksdb",
+            "state.backend.incremental": "true",
+            "state.backend.rocksdb.timer-service.factory": "ROCKSDB",
+            "taskmanager.memory.managed.fraction": "0.4",
+        },
+    ),
     "hashmap": Variant(
         "state on the heap (HashMapStateBackend) instead of RocksDB",
         flink={"state.backend": "hashmap", "state.backend.incremental": "false"},
+    ),
+    # The heap backend leaves Flink's managed memory (40 % of the TaskManager's, sized for
+    # RocksDB) unused: this one gives it to the heap, where its state then lives.
+    "hashmap-heap-memory": Variant(
+        "state on the heap, managed memory (RocksDB's) given to the heap",
+        flink={
+            "state.backend": "hashmap",
+            "state.backend.incremental": "false",
+            "taskmanager.memory.managed.fraction": "0",
+        },
+    ),
+    # Kafka batching. The egress's records become readable only when the checkpoint commits
+    # its transaction, so waiting a few milliseconds to send them in larger batches costs a
+    # reader nothing under exactly-once; the ingress's consumers fetch as soon as one byte is
+    # there (Kafka's default), this one waits for a batch, at most 50 ms.
+    "egress-linger-10ms": Variant(
+        "the egress's producer batches for up to 10 ms (linger.ms 10 instead of 0)",
+        egress={"linger.ms": "10"},
+    ),
+    "ingress-fetch-50ms": Variant(
+        "the ingresses' consumers fetch 16 KiB or 50 ms at a time (fetch.min.bytes 16384, fetch.max.wait.ms 50)",
+        ingress={"fetch.min.bytes": "16384", "fetch.max.wait.ms": "50"},
     ),
     "buffer-timeout-10ms": Variant(
         "network buffers flushed after 10 ms instead of 100 ms", flink={"execution.buffer-timeout": "10ms"}
@@ -122,6 +179,9 @@ VARIANTS = {
     ),
     "max-per-task-64": Variant(
         "statefun.async.max-per-task 64 instead of 256", flink={"statefun.async.max-per-task": "64"}
+    ),
+    "max-per-task-32": Variant(
+        "statefun.async.max-per-task 32 instead of 256", flink={"statefun.async.max-per-task": "32"}
     ),
     "batch-10": Variant("maxNumBatchRequests 10 instead of 1000", endpoint={"maxNumBatchRequests": 10}),
     "one-worker-process": Variant("python-worker with WORKERS=1", workers="1"),
@@ -624,16 +684,28 @@ def describe(result: dict) -> str:
 
 
 def module_yaml_for(variant: Variant) -> pathlib.Path | None:
-    if not variant.endpoint:
+    if not (variant.endpoint or variant.ingress or variant.egress):
         return None
     documents = list(yaml.safe_load_all((ROOT / "statefun-runtime" / "module.yaml").read_text()))
     for document in documents:
-        if document and document["kind"].startswith("io.statefun.endpoints"):
+        if not document:
+            continue
+        kind = document["kind"]
+        if kind.startswith("io.statefun.endpoints"):
             document["spec"].update(variant.endpoint)
+        elif kind.startswith("io.statefun.kafka.v1/ingress"):
+            add_properties(document["spec"], variant.ingress)
+        elif kind.startswith("io.statefun.kafka.v1/egress"):
+            add_properties(document["spec"], variant.egress)
     path = BENCH / "out" / "module-variant.yaml"
     path.parent.mkdir(exist_ok=True)
     path.write_text(yaml.safe_dump_all(documents, sort_keys=False))
     return path
+
+
+def add_properties(spec: dict, properties: dict) -> None:
+    """Kafka client properties, as module.yaml lists them: one mapping per property."""
+    spec.setdefault("properties", []).extend({key: value} for key, value in properties.items())
 
 
 def effective_runtime() -> dict:
@@ -650,8 +722,12 @@ def effective_runtime() -> dict:
         "execution.checkpointing.interval",
         "execution.checkpointing.min-pause",
         "execution.buffer-timeout",
+        "taskmanager.memory.segment-size",
+        "taskmanager.network.memory.floating-buffers-per-gate",
+        "taskmanager.network.memory.max-buffers-per-channel",
         "taskmanager.network.memory.buffer-debloat.enabled",
         "state.backend",
+        "taskmanager.memory.managed.fraction",
         "statefun.async.max-per-task",
         "parallelism.default",
         "pipeline.object-reuse",
@@ -710,6 +786,8 @@ def run_variant(name: str, args, environment: dict) -> dict:
         "description": variant.description,
         "flink": variant.flink,
         "endpoint": variant.endpoint,
+        "ingress": variant.ingress,
+        "egress": variant.egress,
         "alert_delivery": variant.alert_delivery,
         "runtime": runtime,
         "steps": steps,

@@ -40,6 +40,12 @@ VARIANTS = {
         "statefun-functions/main.py",
         {"WORKERS": "2", "EVENT_LOOP": "uvloop"},
     ),
+    # Issue 23's probe: the same handler behind aiohttp's low-level server (no application, no router).
+    "low-level server probe, pb upb, uvloop, 1 proc": (
+        FAST,
+        "bench/lowlevel_server.py",
+        {"PYTHONPATH": str(ROOT / "statefun-functions")},
+    ),
     # `python main.py` with nothing set: the defaults users get (processes sized to the machine).
     "python main.py as shipped": (SHIPPED, "statefun-functions/main.py", {}),
 }
