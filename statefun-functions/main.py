@@ -53,14 +53,19 @@ log = logging.getLogger("functions")
 # The transaction manager: one instance per transaction id.
 # ---------------------------------------------------------------------------
 
+# How long a finished transaction's score is remembered, so that the same record delivered
+# again is not scored, nor alerted, twice. A producer retries within its delivery timeout
+# (Kafka's default: 2 minutes), so 10 minutes covers it with room. The markers live on the
+# TaskManager's heap (flink-conf.yaml): one per transaction of the window, so a longer
+# window costs memory and checkpoint time at high rates.
+DUPLICATE_WINDOW = timedelta(minutes=10)
+
 TRANSACTION_MANAGER_STATE = [
     ValueSpec(name="transaction", type=type_of(Transaction)),
     ValueSpec(name="fraud_count", type=type_of(ReportedFraud)),
     ValueSpec(name="merchant_score", type=type_of(MerchantScore)),
     ValueSpec(name="threshold", type=type_of(CustomThreshold)),
-    # Remembers a finished transaction's score for an hour, so that the same record
-    # delivered again (a producer's retry, say) is not scored, nor alerted, twice.
-    ValueSpec(name="scored", type=type_of(FraudScore), expire_after_write=timedelta(hours=1)),
+    ValueSpec(name="scored", type=type_of(FraudScore), expire_after_write=DUPLICATE_WINDOW),
 ]
 
 
@@ -104,7 +109,8 @@ def start_scoring(context: Context, transaction: Transaction):
     if context.storage.transaction is not None:
         raise BadMessage("a duplicate of a transaction that is still being scored")
     if context.storage.scored is not None:
-        raise BadMessage("a duplicate of a transaction scored within the last hour")
+        minutes = DUPLICATE_WINDOW / timedelta(minutes=1)
+        raise BadMessage(f"a duplicate of a transaction scored less than {minutes:g} minutes ago")
     context.storage.transaction = transaction
     send(context, COUNTER, transaction.account, QueryFraud())
     send(context, MERCHANT, transaction.merchant, QueryMerchantScore())

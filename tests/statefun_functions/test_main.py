@@ -145,20 +145,20 @@ async def test_the_manager_forgets_the_transaction_either_way_but_its_score(mana
     }
 
 
-async def test_the_scored_marker_expires_after_an_hour(functions):
+async def test_the_scored_marker_expires_after_ten_minutes(functions):
     request = to_function(TRANSACTION_MANAGER, TRANSACTION_ID, [typed(A_TRANSACTION)], state={})
     response = FromFunction.FromString(await RequestReplyHandler(functions).handle_async(request.SerializeToString()))
     [marker] = [
         value for value in response.incomplete_invocation_context.missing_values if value.state_name == "scored"
     ]
     assert marker.expiration_spec.mode == FromFunction.ExpirationSpec.ExpireMode.AFTER_WRITE
-    assert marker.expiration_spec.expire_after_millis == 3600 * 1000
+    assert marker.expiration_spec.expire_after_millis == 10 * 60 * 1000
 
 
 async def test_a_duplicate_of_a_scored_transaction_raises_no_second_alert(manager, configure):
     configure(fraud_threshold=-1)
     assert alerts(await score(manager, fraud_score=70))
-    assert_refused(await manager.invoke(typed(A_TRANSACTION)), "scored within the last hour")
+    assert_refused(await manager.invoke(typed(A_TRANSACTION)), "scored less than 10 minutes ago")
 
 
 @pytest.mark.parametrize(
