@@ -684,6 +684,7 @@ def describe(result: dict) -> str:
 
 
 def module_yaml_for(variant: Variant) -> pathlib.Path | None:
+    """module.yaml with the variant's endpoint keys and Kafka properties, or None when it has none."""
     if not (variant.endpoint or variant.ingress or variant.egress):
         return None
     documents = list(yaml.safe_load_all((ROOT / "statefun-runtime" / "module.yaml").read_text()))

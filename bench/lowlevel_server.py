@@ -3,7 +3,7 @@
     PYTHONPATH=statefun-functions PORT=18100 bench/.venv-fast/bin/python bench/lowlevel_server.py
 
 One process, uvloop, no router or application: web.Server calls one coroutine per request.
-It answers POST /statefun only, to compare the cost of the HTTP path with server.py's
+It answers POST /statefun (contract.STATEFUN_PATH) only, to compare the cost of the HTTP path with server.py's
 (bench/endpoint.py's "low-level server probe" variant; BENCHMARKS.md 2a: within the noise).
 """
 
@@ -16,6 +16,7 @@ from statefun import RequestReplyHandler, StatefulFunctions
 
 import config
 import main
+from contract import STATEFUN_PATH
 from merchant_client import MerchantScoreClient
 
 
@@ -25,7 +26,7 @@ async def serve(port: int) -> None:
     handler = RequestReplyHandler(functions)
 
     async def invoke(request: web.BaseRequest) -> web.StreamResponse:
-        if request.method != "POST" or request.path != "/statefun":
+        if request.method != "POST" or request.path != STATEFUN_PATH:
             return web.Response(status=404)
         reply = await handler.handle_async(await request.read())
         return web.Response(body=reply, content_type="application/octet-stream")
