@@ -58,6 +58,7 @@ STANDIN_FOR = {
     "python:3.11.16-slim-bookworm": "python",
     "eclipse-temurin:11.0.25_9-jdk": "temurin-jdk",
     "haproxy:2.6.12": "haproxy",
+    "prom/prometheus:v2.42.0": "prometheus",
 }
 ENGINE_START_TIMEOUT = 90
 PULL_TIMEOUT = 120
@@ -454,6 +455,7 @@ def build_context(name: str, scratch: Path) -> Path:
             else:
                 target = flink / "lib" / path.name
             link_or_copy(path, target)
+        shutil.copytree(fetch.flink_plugins_dir(), flink / "plugins")
         shutil.copytree(fetch.flink_image_dir() / "bin", flink / "bin")
         shutil.copytree(fetch.flink_image_dir() / "conf", flink / "conf")
         link_or_copy(fetch.bash_java_utils_jar(), flink / "bin" / "bash-java-utils.jar")

@@ -6,6 +6,7 @@ $WORKSHOP_CACHE (default ~/.cache/statefun-workshop):
 
     flink-1.16.2/lib/   flink-dist, log4j, zookeeper + statefun-flink-distribution 3.3.0
     flink-1.16.2/bin/   bash-java-utils.jar (computes the JVM memory flags, as taskmanager.sh does)
+    flink-1.16.2/plugins/metrics-prometheus/   Flink's Prometheus reporter
     flink-1.16.2/image/ what only the Docker stand-in of apache/flink-statefun:3.3.0 needs
                         (docker/ready.py): the rest of Flink's lib/, Flink's bin/ scripts and
                         conf/, statefun-flink-core.jar and the netty-tcnative jar of Flink's opt/
@@ -65,6 +66,14 @@ FLINK_FILES = [
     ("lib/log4j-core-2.17.1.jar", 1_790_452, "c967f223487980b9364e94a7c7f9a8a01fd3ee7c19bdbf0b0f9f8cb8511f3d41"),
     ("lib/log4j-slf4j-impl-2.17.1.jar", 24_279, "e9a03720e5d5076009c2530635da9d08485e28a0b0ec20708dadc51afb78e41e"),
     ("bin/bash-java-utils.jar", 2_290_648, "19b16d2deb53f28901473edfa3d05f6fcb170e2bc8e050c0499a86c682e9c390"),
+    # Flink's Prometheus reporter (flink-conf.yaml), a plugin as in Flink's own distribution
+    # and image: loaded from plugins/ with a class loader of its own. Maven Central has no
+    # 1.16.2 of this artifact (1.16.1, then 1.17.0); the distribution in this sdist does.
+    (
+        "plugins/metrics-prometheus/flink-metrics-prometheus-1.16.2.jar",
+        101_516,
+        "df2197e5a6b506ef22a58e99cc99d386f47f98e52980d74e18ae0420bef3c0e2",
+    ),
 ]
 # The rest of the official image's lib/ (it deletes only the flink-table jars). The local mode
 # does not put these on its classpath; they are extracted in the same pass, into image/lib/.
@@ -432,6 +441,11 @@ def flink_home() -> Path:
 
 def flink_lib_dir() -> Path:
     return flink_home() / "lib"
+
+
+def flink_plugins_dir() -> Path:
+    """Flink's plugins/ (FLINK_PLUGINS_DIR): the Prometheus reporter."""
+    return flink_home() / "plugins"
 
 
 def bash_java_utils_jar() -> Path:

@@ -124,7 +124,7 @@ def flink_jvm_options(service: str) -> list[str]:
     ]
 
 
-def master_command(savepoint: Path | None) -> list[str]:
+def master_command(savepoint: Path | None, metrics_port: int) -> list[str]:
     """The JobManager, which also runs the StateFun job (application mode).
 
     The StateFun image starts StatefulFunctionsClusterEntryPoint, but that class insists on
@@ -144,13 +144,19 @@ def master_command(savepoint: Path | None) -> list[str]:
         "--job-classname",
         "org.apache.flink.statefun.flink.core.StatefulFunctionsJob",
         *dynamic_settings,
+        *metrics_port_setting(metrics_port),
     ]
     if savepoint:
         command += ["--fromSavepoint", str(savepoint), "--allowNonRestoredState"]
     return command
 
 
-def worker_command(name: str = "worker") -> list[str]:
+def metrics_port_setting(port: int) -> list[str]:
+    """Flink's Prometheus reporter's port for this process (processes.flink_metrics_ports)."""
+    return ["-D", f"metrics.reporter.prom.port={port}"]
+
+
+def worker_command(name: str, metrics_port: int) -> list[str]:
     memory_flags, dynamic_settings = bash_java_utils("GET_TM_RESOURCE_PARAMS")
     return [
         java(),
@@ -162,6 +168,7 @@ def worker_command(name: str = "worker") -> list[str]:
         "--configDir",
         str(CONF),
         *dynamic_settings,
+        *metrics_port_setting(metrics_port),
     ]
 
 

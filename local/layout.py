@@ -16,6 +16,7 @@ CONF = RUN / "conf"
 LOGS = RUN / "logs"
 KAFKA_DATA = RUN / "kafka-data"
 FLINK_TMP = RUN / "flink-tmp"
+PROMETHEUS_DATA = RUN / "prometheus-data"
 SUPERVISORD_CONF = RUN / "supervisord.conf"
 SUPERVISORD_SOCK = RUN / "supervisord.sock"
 SUPERVISORD_PID = RUN / "supervisord.pid"
@@ -24,11 +25,12 @@ SAVEPOINT_DIR = REPO / "savepoint-dir"
 FUNCTIONS = REPO / "statefun-functions"  # python-worker's main.py and the modules beside it
 RUNTIME_SOURCES = REPO / "statefun-runtime"  # the one module.yaml and flink-conf.yaml (Docker's too)
 INGRESS_GUARD_SOURCES = RUNTIME_SOURCES / "ingress-guard"
+PROMETHEUS_SOURCES = REPO / "prometheus"  # the scrape configuration and rules (Docker's too)
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 COMPOSE_FILE = REPO / "docker-compose.yml"
 
 PYTHON = sys.executable  # the venv python the launcher runs with also runs the Python services
-SERVICES = ["kafka-broker", "master", "worker", "python-worker", "merchant-service", "simulator"]
+SERVICES = ["kafka-broker", "master", "worker", "python-worker", "merchant-service", "simulator", "prometheus"]
 
 
 def _flink_conf() -> dict:
@@ -39,9 +41,11 @@ def _flink_conf() -> dict:
 # contract (tests/local checks that they agree).
 KAFKA_PORT, KAFKA_CONTROLLER_PORT = 9092, 9093
 PYTHON_WORKER_PORT, MERCHANT_SERVICE_PORT = 8000, 8002
-FLINK_RPC_PORT, FLINK_BLOB_PORT, FLINK_REST_PORT = (
-    int(_flink_conf()[key]) for key in ("jobmanager.rpc.port", "blob.server.port", "rest.port")
+FLINK_RPC_PORT, FLINK_BLOB_PORT, FLINK_REST_PORT, FLINK_METRICS_PORT = (
+    int(_flink_conf()[key])
+    for key in ("jobmanager.rpc.port", "blob.server.port", "rest.port", "metrics.reporter.prom.port")
 )
+PROMETHEUS_PORT = 9090
 SERVICE_PORTS = [
     KAFKA_PORT,
     KAFKA_CONTROLLER_PORT,
@@ -50,10 +54,12 @@ SERVICE_PORTS = [
     PYTHON_WORKER_PORT,
     FLINK_REST_PORT,
     MERCHANT_SERVICE_PORT,
+    PROMETHEUS_PORT,
 ]
 FLINK_REST = f"http://127.0.0.1:{FLINK_REST_PORT}"
 PYTHON_WORKER_HEALTH = f"http://127.0.0.1:{PYTHON_WORKER_PORT}/health"
 MERCHANT_SERVICE_HEALTH = f"http://127.0.0.1:{MERCHANT_SERVICE_PORT}/health"
+PROMETHEUS = f"http://127.0.0.1:{PROMETHEUS_PORT}"
 
 
 def resolve_savepoint(path: str) -> Path:

@@ -17,12 +17,17 @@ from collections.abc import Callable
 from pathlib import Path
 from string import Template
 
+import fetch
 import jvm
 from layout import (
+    CONF,
+    FLINK_METRICS_PORT,
     FLINK_REST,
     KAFKA_PORT,
     LOGS,
     MERCHANT_SERVICE_PORT,
+    PROMETHEUS_DATA,
+    PROMETHEUS_PORT,
     PYTHON,
     REPO,
     SUPERVISORD_CONF,
@@ -35,14 +40,21 @@ UP_TIMEOUT_SECONDS = 240
 
 
 def programs(
-    savepoint: Path | None, server_properties: Path, functions: Path, worker_python: str, taskmanagers: int = 1
+    savepoint: Path | None,
+    server_properties: Path,
+    functions: Path,
+    worker_python: str,
+    taskmanagers: int = 1,
+    prometheus: str | None = None,
 ) -> dict[str, dict]:
     """Each service: its command, and whether supervisord starts it by itself.
 
     master, the workers and the simulator are started by `up` once the topics exist: a Kafka
     source that starts before its topic exists would never read it. The TaskManagers are
-    worker, worker-2, worker-3, ... (each with one task slot, flink-conf.yaml).
+    worker, worker-2, worker-3, ... (each with one task slot, flink-conf.yaml). prometheus
+    runs when `up` found or installed the program (prometheus_program()).
     """
+    metrics_ports = flink_metrics_ports(taskmanagers)
     return {
         "kafka-broker": {
             "command": jvm.kafka_java_command("kafka.Kafka", str(server_properties)),
@@ -51,13 +63,39 @@ def programs(
         },
         "python-worker": {"command": [worker_python, str(functions / "main.py")], "autostart": True, "priority": 20},
         "merchant-service": {"command": [PYTHON, "simulator/merchant_service.py"], "autostart": True, "priority": 20},
-        "master": {"command": jvm.master_command(savepoint), "autostart": False, "priority": 30},
+        "master": {
+            "command": jvm.master_command(savepoint, metrics_ports["master"]),
+            "autostart": False,
+            "priority": 30,
+        },
         **{
-            name: {"command": jvm.worker_command(name), "autostart": False, "priority": 30}
+            name: {"command": jvm.worker_command(name, metrics_ports[name]), "autostart": False, "priority": 30}
             for name in workers(taskmanagers)
         },
         "simulator": {"command": [PYTHON, "simulator/simulator.py"], "autostart": False, "priority": 40},
+        **(
+            {"prometheus": {"command": prometheus_command(prometheus), "autostart": True, "priority": 20}}
+            if prometheus
+            else {}
+        ),
     }
+
+
+def flink_metrics_ports(taskmanagers: int) -> dict[str, int]:
+    """Each Flink process's Prometheus reporter port: on one machine they cannot share one, so
+    master has flink-conf.yaml's and the TaskManagers the ones after it."""
+    names = ["master", *workers(taskmanagers)]
+    return {name: FLINK_METRICS_PORT + index for index, name in enumerate(names)}
+
+
+def prometheus_command(program: str) -> list[str]:
+    """As the prom/prometheus image runs it, on loopback, with its data under .local-run."""
+    return [
+        program,
+        f"--config.file={CONF / 'prometheus.yml'}",
+        f"--storage.tsdb.path={PROMETHEUS_DATA}",
+        f"--web.listen-address=127.0.0.1:{PROMETHEUS_PORT}",
+    ]
 
 
 def workers(taskmanagers: int) -> list[str]:
@@ -93,6 +131,8 @@ def services_environment() -> dict[str, str]:
     environment.setdefault("MERCHANT_SERVICE_URL", f"http://127.0.0.1:{MERCHANT_SERVICE_PORT}")
     environment["KAFKA_BOOTSTRAP"] = f"127.0.0.1:{KAFKA_PORT}"
     environment["PYTHONUNBUFFERED"] = "1"  # so the logs show prints as they happen
+    # Where Flink finds its Prometheus reporter (Flink's scripts set this to <flink>/plugins).
+    environment["FLINK_PLUGINS_DIR"] = str(fetch.flink_plugins_dir())
     return environment
 
 

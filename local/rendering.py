@@ -21,6 +21,8 @@ from layout import (
     KAFKA_DATA,
     KAFKA_PORT,
     LOGS,
+    PROMETHEUS_PORT,
+    PROMETHEUS_SOURCES,
     PYTHON_WORKER_PORT,
     RUNTIME_SOURCES,
     SAVEPOINT_DIR,
@@ -111,6 +113,48 @@ def run_alert_delivery_script(module_yaml: Path, delivery: str) -> subprocess.Co
 
 def appended(title: str, settings: dict[str, str]) -> str:
     return f"\n# --- {title} ---\n" + "".join(f"{key}: {value}\n" for key, value in settings.items())
+
+
+def render_prometheus_config(flink_metrics_ports: dict[str, int]) -> None:
+    """prometheus/prometheus.yml for this machine, into .local-run/conf with its rules.
+
+    Docker's file finds the TaskManagers and python-worker's replicas by DNS, as many as run;
+    here every target is a port on 127.0.0.1: one per Flink process (processes.flink_metrics_ports)
+    and python-worker's own. There is no load balancer to scrape.
+    """
+    config = yaml.safe_load((PROMETHEUS_SOURCES / "prometheus.yml").read_text())
+    flink_workers = [port for name, port in flink_metrics_ports.items() if name != "master"]
+    local_targets = {
+        "flink-master": [flink_metrics_ports["master"]],
+        "flink-worker": flink_workers,
+        "python-worker": [PYTHON_WORKER_PORT],
+        "prometheus": [PROMETHEUS_PORT],
+        "python-worker-lb": None,
+    }
+    jobs = []
+    for job in config["scrape_configs"]:
+        if job["job_name"] not in local_targets:
+            sys.exit(f"prometheus/prometheus.yml has a job {job['job_name']!r}: add it to render_prometheus_config()")
+        ports = local_targets[job["job_name"]]
+        if ports is None:
+            continue
+        jobs.append(
+            {
+                "job_name": job["job_name"],
+                **{
+                    key: value
+                    for key, value in job.items()
+                    if key not in ("job_name", "static_configs", "dns_sd_configs")
+                },
+                "static_configs": [{"targets": [f"127.0.0.1:{port}" for port in ports]}],
+            }
+        )
+    config["scrape_configs"] = jobs
+    CONF.mkdir(parents=True, exist_ok=True)
+    header = "# Rendered by local/workshop.py from prometheus/prometheus.yml for the Docker-free mode.\n"
+    (CONF / "prometheus.yml").write_text(header + yaml.safe_dump(config, sort_keys=False))
+    for rules in config.get("rule_files", []):
+        shutil.copyfile(PROMETHEUS_SOURCES / rules, CONF / rules)
 
 
 # The broker's settings that differ here: one listener pair on loopback instead of

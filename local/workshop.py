@@ -12,10 +12,11 @@ Run it with the repository's virtualenv python (it needs supervisor, PyYAML and 
 Services (the docker-compose names): kafka-broker (127.0.0.1:9092, controller :9093),
 master (Flink JobManager running the StateFun job; REST + web UI on 127.0.0.1:8001),
 worker (Flink TaskManager; more with --taskmanagers: worker-2, ...), python-worker
-(127.0.0.1:8000), merchant-service (127.0.0.1:8002) and simulator.
+(127.0.0.1:8000), merchant-service (127.0.0.1:8002), simulator, and prometheus
+(127.0.0.1:9090, when a `prometheus` program is found or can be installed: monitoring.py).
 
 Beside this file: options.py (the command line's values), layout.py (paths, ports and the
-run folder), rendering.py (the runtime's and Kafka's config for this machine), jvm.py (the
+run folder), rendering.py (the runtime's, Kafka's and Prometheus's config for this machine), jvm.py (the
 Java command lines), processes.py (supervisord and health checks), fetch.py (the jars),
 templates/.
 """
@@ -26,6 +27,8 @@ import shutil
 import sys
 import time
 from pathlib import Path
+
+import monitoring
 
 import fetch
 import jvm
@@ -41,6 +44,8 @@ from layout import (
     KAFKA_PORT,
     LOGS,
     MERCHANT_SERVICE_HEALTH,
+    PROMETHEUS,
+    PROMETHEUS_DATA,
     PYTHON,
     PYTHON_WORKER_HEALTH,
     RUNTIME_SOURCES,
@@ -59,7 +64,8 @@ def up(args: argparse.Namespace) -> int:
     if (args.parallelism or 1) > args.taskmanagers:
         sys.exit(f"--parallelism {args.parallelism} needs as many task slots: --taskmanagers {args.parallelism}")
     alert_delivery = options.alert_delivery(dict(os.environ))
-    busy = [port for port in SERVICE_PORTS if port_open(port)]
+    metrics_ports = processes.flink_metrics_ports(args.taskmanagers)
+    busy = [port for port in [*SERVICE_PORTS, *metrics_ports.values()] if port_open(port)]
     if busy:
         sys.exit(f"Port(s) {', '.join(map(str, busy))} on 127.0.0.1 are taken (docker compose still up?)")
     started = time.monotonic()
@@ -68,11 +74,15 @@ def up(args: argparse.Namespace) -> int:
     if not (functions / "main.py").is_file():
         sys.exit(f"--functions {args.functions}: no main.py in that folder")
     fetch.ensure_all()
+    prometheus = None if args.no_prometheus else monitoring.prometheus_program()
     layout.prepare_run_folder()
     rendering.render_runtime_config(Path(args.module), options.flink_settings(args), alert_delivery)
+    rendering.render_prometheus_config(metrics_ports)
     server_properties = rendering.write_kafka_config()
     jvm.format_kafka_storage_once(server_properties)
-    specs = processes.programs(savepoint, server_properties, functions, args.worker_python, args.taskmanagers)
+    specs = processes.programs(
+        savepoint, server_properties, functions, args.worker_python, args.taskmanagers, prometheus
+    )
     SUPERVISORD_CONF.write_text(processes.supervisord_conf(specs))
     processes.start_supervisord()
     print(f"supervisord started; services log to {LOGS}/<service>.log")
@@ -100,6 +110,7 @@ def up(args: argparse.Namespace) -> int:
             "python-worker /health": lambda: http_ok(PYTHON_WORKER_HEALTH),
             "merchant-service /health": lambda: http_ok(MERCHANT_SERVICE_HEALTH),
             "master: StateFun job RUNNING": lambda: running_job() is not None,
+            **({"prometheus /-/ready": lambda: http_ok(f"{PROMETHEUS}/-/ready")} if prometheus else {}),
         },
         started,
     )
@@ -111,6 +122,7 @@ def up(args: argparse.Namespace) -> int:
     print(f"""
 Up in {time.monotonic() - started:.0f} s. Job {job} is RUNNING.
   Flink web UI      {FLINK_REST}
+  Prometheus        {PROMETHEUS if prometheus else "not running (see above)"}
   logs              {sys.argv[0]} logs [service] [-f]   (files in {LOGS})
   savepoint         curl -X POST {FLINK_REST}/jobs/{job}/savepoints -d '{{"cancel-job": false}}'
   stop              {sys.argv[0]} down""")
@@ -132,9 +144,9 @@ def down(args: argparse.Namespace) -> int:
     if args.volumes:
         # Like `docker compose down -v`: forget Kafka's topics and Flink's scratch files.
         # checkpoint-dir/ and savepoint-dir/ stay: they are the repository's folders in both modes.
-        for folder in (KAFKA_DATA, FLINK_TMP):
+        for folder in (KAFKA_DATA, FLINK_TMP, PROMETHEUS_DATA):
             shutil.rmtree(folder, ignore_errors=True)
-        print(f"Removed {KAFKA_DATA} and {FLINK_TMP}")
+        print(f"Removed {KAFKA_DATA}, {FLINK_TMP} and {PROMETHEUS_DATA}")
     return 0
 
 
@@ -181,6 +193,9 @@ def parser() -> argparse.ArgumentParser:
     start = commands.add_parser("up", help="start everything and wait until it is healthy")
     start.add_argument("--savepoint", metavar="PATH", help="start the job from this savepoint folder")
     start.add_argument("--no-simulator", action="store_true", help="do not start the simulator")
+    start.add_argument(
+        "--no-prometheus", action="store_true", help="do not start Prometheus (nor install it when it is missing)"
+    )
     start.add_argument(
         "--module",
         metavar="YAML",
@@ -240,7 +255,7 @@ def parser() -> argparse.ArgumentParser:
         "-v",
         "--volumes",
         action="store_true",
-        help="also delete Kafka's data (topics, offsets) and Flink's scratch files",
+        help="also delete Kafka's data (topics, offsets), Flink's scratch files and Prometheus's data",
     )
     stop.set_defaults(run=down)
     commands.add_parser("status", help="show what runs").set_defaults(run=status)

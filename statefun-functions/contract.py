@@ -24,6 +24,7 @@ DEAD_LETTERS_TOPIC = "dead-letters"
 HTTP_PORT = 8000
 STATEFUN_PATH = "/statefun"
 HEALTH_PATH = "/health"
+METRICS_PATH = "/metrics"  # Prometheus's text format, summed over python-worker's processes
 
 # Every message of protobuf/entities.proto travels as this namespace plus its full
 # protobuf name: Transaction (package workshop) is com.googleapis/workshop.Transaction,

@@ -25,6 +25,7 @@ from typing import Optional
 from urllib.parse import quote
 
 import aiohttp
+import metrics
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +64,17 @@ class MerchantScoreClient:
         self._session: Optional[aiohttp.ClientSession] = None
 
     async def score(self, merchant: str) -> int:
+        try:
+            return await self._score_with_retries(merchant)
+        except MerchantScoreUnavailable:
+            metrics.MERCHANT_FALLBACKS.inc()
+            raise
+
+    async def _score_with_retries(self, merchant: str) -> int:
         last_problem = "no attempt made"
         for attempt in range(1, self.policy.attempts + 1):
             if attempt > 1:
+                metrics.MERCHANT_RETRIES.inc()
                 await asyncio.sleep(self.policy.backoff_before(attempt - 1))
             try:
                 return await self._ask_once(merchant)
@@ -83,6 +92,21 @@ class MerchantScoreClient:
         )
 
     async def _ask_once(self, merchant: str) -> int:
+        try:
+            score = await self._request(merchant)
+        except asyncio.TimeoutError:
+            metrics.MERCHANT_REQUESTS.labels("timeout").inc()
+            raise _RetryableFailure(f"no answer within {self.policy.attempt_timeout_seconds} s") from None
+        except _RetryableFailure:
+            metrics.MERCHANT_REQUESTS.labels("error").inc()
+            raise
+        except MerchantScoreUnavailable:
+            metrics.MERCHANT_REQUESTS.labels("refused").inc()
+            raise
+        metrics.MERCHANT_REQUESTS.labels("ok").inc()
+        return score
+
+    async def _request(self, merchant: str) -> int:
         url = f"{self.base_url}/score/{quote(merchant, safe='')}"
         try:
             async with self._open_session().get(url) as response:
@@ -92,7 +116,7 @@ class MerchantScoreClient:
                     raise MerchantScoreUnavailable(f"HTTP {response.status} for {merchant!r}")
                 body = await response.json(content_type=None)
         except asyncio.TimeoutError:
-            raise _RetryableFailure(f"no answer within {self.policy.attempt_timeout_seconds} s") from None
+            raise  # aiohttp's time-outs are ClientErrors too: _ask_once tells them apart
         except aiohttp.ClientError as problem:
             raise _RetryableFailure(f"{type(problem).__name__}: {problem}") from None
         except ValueError:

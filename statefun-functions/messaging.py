@@ -38,6 +38,7 @@ import inspect
 import logging
 from datetime import timedelta
 
+import metrics
 from google.protobuf.message import DecodeError
 from google.protobuf.message import Message as ProtobufMessage
 from statefun import Context, Message, kafka_egress_message, message_builder
@@ -167,25 +168,31 @@ def dead_letter_on_failure(function):
         @functools.wraps(function)
         async def guarded(context: Context, message: Message, **given):
             checkpoint = Checkpoint(context)
-            try:
-                await function(context, message, **given)
-            except Exception as problem:  # noqa: BLE001 - that is the point
-                divert(context, message, problem, checkpoint)
+            with metrics.timing_invocation(context.address.typename):
+                try:
+                    await function(context, message, **given)
+                except Exception as problem:  # noqa: BLE001 - that is the point
+                    divert(context, message, problem, checkpoint)
     else:
 
         @functools.wraps(function)
         def guarded(context: Context, message: Message, **given):
             checkpoint = Checkpoint(context)
-            try:
-                function(context, message, **given)
-            except Exception as problem:  # noqa: BLE001 - that is the point
-                divert(context, message, problem, checkpoint)
+            with metrics.timing_invocation(context.address.typename):
+                try:
+                    function(context, message, **given)
+                except Exception as problem:  # noqa: BLE001 - that is the point
+                    divert(context, message, problem, checkpoint)
 
     return guarded
 
 
 def divert(context: Context, message: Message, problem: Exception, checkpoint: Checkpoint) -> None:
     checkpoint.roll_back()
+    # The metric's reason is a class, not the text: a label value per distinct message would grow without end.
+    metrics.DEAD_LETTERS.labels(
+        context.address.typename, "bad-message" if isinstance(problem, BadMessage) else type(problem).__name__
+    ).inc()
     if isinstance(problem, BadMessage):
         reason = str(problem)
     else:

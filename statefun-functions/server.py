@@ -14,12 +14,13 @@ import socket
 import sys
 from collections.abc import Awaitable, Callable
 
+import metrics
 from aiohttp import web
 from google.protobuf.internal import api_implementation
 from statefun import RequestReplyHandler, StatefulFunctions
 from statefun.request_reply_pb2 import ToFunction
 
-from contract import HEALTH_PATH, STATEFUN_PATH
+from contract import HEALTH_PATH, METRICS_PATH, STATEFUN_PATH
 from statefun_internals import served_typenames
 
 log = logging.getLogger("server")
@@ -44,6 +45,7 @@ def create_app(functions: StatefulFunctions, on_shutdown=()) -> web.Application:
     app[HANDLER] = RequestReplyHandler(functions)
     app.router.add_post(STATEFUN_PATH, invoke)
     app.router.add_get(HEALTH_PATH, health)
+    app.router.add_get(METRICS_PATH, prometheus_metrics)
     for close in on_shutdown:
         app.on_cleanup.append(run_on_cleanup(close))
     return app
@@ -59,7 +61,8 @@ def run_on_cleanup(close: Callable[[], Awaitable[None]]) -> Callable[[web.Applic
 async def invoke(request: web.Request) -> web.Response:
     body = await request.read()
     try:
-        reply = await request.app[HANDLER].handle_async(body)
+        with metrics.counting_batch():
+            reply = await request.app[HANDLER].handle_async(body)
     except Exception:  # noqa: BLE001 - answered below, with the reason
         return refuse(request.app[FUNCTIONS], body)
     return web.Response(body=reply, content_type="application/octet-stream")
@@ -101,6 +104,11 @@ def diagnose(functions: StatefulFunctions, body: bytes) -> tuple[int, str]:
 
 async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "functions": served_typenames(request.app[FUNCTIONS])})
+
+
+async def prometheus_metrics(_request: web.Request) -> web.Response:
+    body, content_type = metrics.exposition()
+    return web.Response(body=body, headers={"Content-Type": content_type})
 
 
 def run(functions: StatefulFunctions, settings, on_shutdown=()) -> None:

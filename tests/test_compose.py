@@ -22,11 +22,11 @@ import layout
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
-CONTRACT_SERVICES = {"kafka-broker", "master", "worker", "python-worker", "simulator", "merchant-service"}
+CONTRACT_SERVICES = {"kafka-broker", "master", "worker", "python-worker", "simulator", "merchant-service", "prometheus"}
 # Docker only: HAProxy in front of python-worker's replicas, on the contract's port 8000 (the
 # Docker-free mode's python-worker spreads its connections over its processes itself).
 LOAD_BALANCER = "python-worker-lb"
-PUBLISHED = {"kafka-broker": 9092, "master": 8001, LOAD_BALANCER: 8000, "merchant-service": 8002}
+PUBLISHED = {"kafka-broker": 9092, "master": 8001, LOAD_BALANCER: 8000, "merchant-service": 8002, "prometheus": 9090}
 HAPROXY_CFG = ROOT / "docker" / "python-worker-lb" / "haproxy.cfg"
 STATEFUN_VERSION = "3.3.0"
 
@@ -300,7 +300,7 @@ def test_images_are_pinned_and_do_not_run_as_root(folder):
     assert not user.startswith(("0", "root"))
     for spec in services().values():
         if "image" in spec:
-            assert re.fullmatch(r"[\w./-]+:\d+\.\d+\.\d+", spec["image"]), spec["image"]
+            assert re.fullmatch(r"[\w./-]+:v?\d+\.\d+\.\d+", spec["image"]), spec["image"]
 
 
 def test_python_images_match_the_python_of_the_project():

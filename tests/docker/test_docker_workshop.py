@@ -20,6 +20,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -34,7 +35,8 @@ from scratch import copy_of_the_repository
 pytestmark = pytest.mark.docker
 
 ENVIRONMENT = {"FRAUD_THRESHOLD": "-1"}  # every transaction alerts
-HOST_PORTS = (8000, 8001, 8002, 8404, 9092)
+HOST_PORTS = (8000, 8001, 8002, 8404, 9090, 9092)
+PROMETHEUS = "http://127.0.0.1:9090"
 START_TIMEOUT = 600  # a cold first build of the project's images included
 ALERT_TIMEOUT = 180
 RECOVERY_TIMEOUT = 300  # a lost TaskManager: restarted by its policy, then the job restores
@@ -221,6 +223,7 @@ IMAGE_FACTS = {
         " && test $FLINK_HOME = /opt/flink && test $ROLE = worker && test -d /opt/statefun/modules"
         " && test -f /opt/flink/lib/statefun-flink-core.jar && test -f /opt/flink/lib/statefun-flink-distribution.jar"
         " && ! ls /opt/flink/lib | grep -q flink-table && test $(stat -c %u /opt/flink/log) = 9999"
+        " && test -f /opt/flink/plugins/metrics-prometheus/flink-metrics-prometheus-1.16.2.jar"
         " && java -version 2>&1 | grep -q 'version \"11' && command -v wget >/dev/null && ! javac -version 2>/dev/null"
     ),
     "apache/kafka:3.9.2": (
@@ -241,12 +244,20 @@ IMAGE_FACTS = {
         " && test $(command -v haproxy) = /usr/local/sbin/haproxy && haproxy -v | grep -q 'version 2\\.6\\.12'"
         " && test -d /usr/local/etc/haproxy/errors && command -v bash >/dev/null"
     ),
+    # busybox in the real image: sh, not bash (IMAGE_SHELL)
+    "prom/prometheus:v2.42.0": (
+        "test $(id -u) = 65534 && /bin/prometheus --version 2>&1 | grep -q 'version 2\\.42\\.0'"
+        " && test -x /bin/promtool && test -f /etc/prometheus/prometheus.yml && test $(pwd) = /prometheus"
+        " && test $(stat -c %u /prometheus) = 65534 && command -v wget >/dev/null"
+    ),
 }
+IMAGE_SHELL = {"prom/prometheus:v2.42.0": "sh"}
 
 
 @pytest.mark.parametrize("image", IMAGE_FACTS)
 def test_each_image_keeps_the_contract_the_project_relies_on(workshop, image):
-    facts = workshop.docker("run", "--rm", "--entrypoint", "bash", image, "-c", f"({IMAGE_FACTS[image]}) && echo ok")
+    shell = IMAGE_SHELL.get(image, "bash")
+    facts = workshop.docker("run", "--rm", "--entrypoint", shell, image, "-c", f"({IMAGE_FACTS[image]}) && echo ok")
     assert facts.endswith("ok")
     if image == "apache/flink-statefun:3.3.0":
         assert workshop.docker("image", "inspect", "-f", "{{json .Config.Entrypoint}} {{json .Config.Cmd}}", image) in (
@@ -268,6 +279,13 @@ def test_each_image_keeps_the_contract_the_project_relies_on(workshop, image):
         )
         assert workshop.docker("image", "inspect", "-f", "{{.Config.StopSignal}}", image) == "SIGUSR1"
         assert workshop.docker("run", "--rm", image, "-v").startswith("HAProxy version 2.6.12")  # "-v": haproxy -v
+    if image == "prom/prometheus:v2.42.0":
+        assert workshop.docker("image", "inspect", "-f", "{{json .Config.Entrypoint}} {{json .Config.Cmd}}", image) == (
+            '["/bin/prometheus"] ["--config.file=/etc/prometheus/prometheus.yml","--storage.tsdb.path=/prometheus",'
+            '"--web.console.libraries=/usr/share/prometheus/console_libraries",'
+            '"--web.console.templates=/usr/share/prometheus/consoles"]'
+        )
+        assert workshop.docker("image", "inspect", "-f", "{{json .Config.Volumes}}", image) == '{"/prometheus":{}}'
     if image == "apache/kafka:3.9.2":
         assert (
             workshop.docker("image", "inspect", "-f", "{{json .Config.Cmd}} {{json .Config.Volumes}}", image)
@@ -295,6 +313,41 @@ def test_compose_up_starts_the_workshop_and_the_simulator_prints_alerts(workshop
     published = workshop.compose("ps", "--format", "{{.Ports}}")
     for binding in (part.strip() for part in published.replace("\n", ",").split(",") if "->" in part):
         assert binding.startswith("127.0.0.1:"), f"a port published beyond 127.0.0.1: {binding}"
+
+
+def prometheus(path: str, **query):
+    url = f"{PROMETHEUS}{path}" + ("?" + urllib.parse.urlencode(query) if query else "")
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)["data"]
+
+
+def targets_up() -> dict[str, int]:
+    """Prometheus's scrape targets that are up, counted per job."""
+    up: dict[str, int] = {}
+    for target in prometheus("/api/v1/targets")["activeTargets"]:
+        if target["health"] == "up":
+            up[target["labels"]["job"]] = up.get(target["labels"]["job"], 0) + 1
+    return up
+
+
+WATCHED = (
+    "workshop:alerts_out:rate1m",
+    "workshop:invocation_latency_ms:p99",
+    "workshop:checkpoint_duration_seconds:last",
+)
+
+
+def test_prometheus_scrapes_flink_each_python_worker_and_the_balancer(workshop):
+    expected = {"flink-master": 1, "flink-worker": 1, "python-worker": 1, "python-worker-lb": 1, "prometheus": 1}
+    wait_for("every scrape target up", lambda: targets_up() == expected, 90, interval=2)
+    for rule in WATCHED:  # the simulator's traffic, through the recording rules
+        wait_for(
+            f"{rule} to have a value",
+            lambda rule=rule: prometheus("/api/v1/query", query=rule)["result"],
+            60,
+            interval=2,
+        )
+    assert prometheus("/api/v1/query", query="haproxy_backend_active_servers")["result"]
 
 
 def test_alert_delivery_reaches_the_runtimes_module_yaml_and_a_bad_value_stops_it_first(workshop):
@@ -415,6 +468,13 @@ def test_scaled_out_from_a_savepoint_a_lost_python_worker_replica_loses_and_dupl
     assert len(rest("/taskmanagers")["taskmanagers"]) == 2
     assert f"from savepoint /{scaled['SAVEPOINT']}" in workshop.log("master")
     wait_for("python-worker-lb to see both replicas up", lambda: replicas_up() == 2, 60)
+    # Prometheus reaches each replica and each TaskManager itself, by Docker's DNS.
+    wait_for(
+        "Prometheus to scrape both python-worker replicas and both TaskManagers",
+        lambda: (targets_up().get("python-worker"), targets_up().get("flink-worker")) == (2, 2),
+        60,
+        interval=2,
+    )
     failures, served_before = job_failures(), requests_per_replica()
 
     traffic, sent = steady_traffic(producer, "replicas", 20 * RATE)

@@ -2,6 +2,7 @@
 
 import argparse
 
+import monitoring
 import pytest
 import yaml
 
@@ -147,13 +148,14 @@ def test_the_ports_are_those_of_the_contract_compose_and_flink_conf():
         layout.FLINK_REST_PORT,
         layout.PYTHON_WORKER_PORT,
         layout.MERCHANT_SERVICE_PORT,
+        layout.PROMETHEUS_PORT,
     }
 
 
 def test_supervisord_runs_python_worker_with_the_interpreter_and_main_asked_for(tmp_path, monkeypatch):
     monkeypatch.setattr(processes.jvm, "kafka_java_command", lambda *args: ["java", *args])
-    monkeypatch.setattr(processes.jvm, "master_command", lambda savepoint: ["java", "master"])
-    monkeypatch.setattr(processes.jvm, "worker_command", lambda name: ["java", name])
+    monkeypatch.setattr(processes.jvm, "master_command", lambda savepoint, port: ["java", "master", str(port)])
+    monkeypatch.setattr(processes.jvm, "worker_command", lambda name, port: ["java", name, str(port)])
     specs = processes.programs(None, tmp_path / "server.properties", tmp_path / "functions", "/opt/py/bin/python")
     assert specs["python-worker"]["command"] == ["/opt/py/bin/python", str(tmp_path / "functions" / "main.py")]
     conf = processes.supervisord_conf(specs)
@@ -166,11 +168,14 @@ def test_supervisord_runs_python_worker_with_the_interpreter_and_main_asked_for(
 
 def test_more_taskmanagers_are_more_worker_services(tmp_path, monkeypatch):
     monkeypatch.setattr(processes.jvm, "kafka_java_command", lambda *args: ["java", *args])
-    monkeypatch.setattr(processes.jvm, "master_command", lambda savepoint: ["java", "master"])
-    monkeypatch.setattr(processes.jvm, "worker_command", lambda name: ["java", name])
+    monkeypatch.setattr(processes.jvm, "master_command", lambda savepoint, port: ["java", "master", str(port)])
+    monkeypatch.setattr(processes.jvm, "worker_command", lambda name, port: ["java", name, str(port)])
     specs = processes.programs(None, tmp_path / "server.properties", tmp_path, "python", taskmanagers=3)
     assert [name for name in specs if name.startswith("worker")] == ["worker", "worker-2", "worker-3"]
-    assert specs["worker-3"]["command"] == ["java", "worker-3"]
+    # Each Flink process has its own Prometheus reporter port, in the order prometheus.yml is rendered with.
+    assert specs["master"]["command"] == ["java", "master", "9249"]
+    assert specs["worker-3"]["command"] == ["java", "worker-3", "9252"]
+    assert processes.flink_metrics_ports(3) == {"master": 9249, "worker": 9250, "worker-2": 9251, "worker-3": 9252}
     assert options.service("worker-3") == "worker-3"
     with pytest.raises(argparse.ArgumentTypeError):
         options.service("worker-1")
@@ -193,3 +198,41 @@ def test_one_service_can_be_stopped_as_with_docker_compose_stop():
     assert workshop.parser().parse_args(["stop", "simulator"]).run is workshop.stop_service
     with pytest.raises(SystemExit):
         workshop.parser().parse_args(["stop", "no-such-service"])
+
+
+def test_prometheus_scrapes_every_local_process_on_loopback(tmp_path, monkeypatch):
+    monkeypatch.setattr(rendering, "CONF", tmp_path)
+    rendering.render_prometheus_config(processes.flink_metrics_ports(2))
+    config = yaml.safe_load((tmp_path / "prometheus.yml").read_text())
+    targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]}
+    assert targets == {
+        "flink-master": ["127.0.0.1:9249"],
+        "flink-worker": ["127.0.0.1:9250", "127.0.0.1:9251"],
+        "python-worker": ["127.0.0.1:8000"],
+        "prometheus": ["127.0.0.1:9090"],
+    }  # no python-worker-lb: this mode has no balancer
+    assert all("dns_sd_configs" not in job for job in config["scrape_configs"])
+    assert (tmp_path / "rules.yml").read_text() == (layout.PROMETHEUS_SOURCES / "rules.yml").read_text()
+
+
+def test_prometheus_runs_only_when_a_program_was_found(tmp_path, monkeypatch):
+    monkeypatch.setattr(processes.jvm, "kafka_java_command", lambda *args: ["java", *args])
+    monkeypatch.setattr(processes.jvm, "master_command", lambda savepoint, port: ["java", "master"])
+    monkeypatch.setattr(processes.jvm, "worker_command", lambda name, port: ["java", name])
+    without = processes.programs(None, tmp_path / "server.properties", tmp_path, "python")
+    assert "prometheus" not in without
+    specs = processes.programs(
+        None, tmp_path / "server.properties", tmp_path, "python", prometheus="/usr/bin/prometheus"
+    )
+    command = specs["prometheus"]["command"]
+    assert command[0] == "/usr/bin/prometheus"
+    assert "--web.listen-address=127.0.0.1:9090" in command
+
+
+def test_without_a_prometheus_program_up_says_how_to_install_it_and_goes_on(monkeypatch):
+    said = []
+    monkeypatch.setattr(monitoring.shutil, "which", lambda name: None)
+    monkeypatch.setattr(monitoring.os, "geteuid", lambda: 1000)  # not root: nothing is installed
+    assert monitoring.prometheus_program(say=said.append) is None
+    assert said == [monitoring.INSTALL_HINT]
+    assert "apt-get install prometheus" in said[0] and "brew install prometheus" in said[0]

@@ -1,0 +1,58 @@
+"""The Prometheus server of the Docker-free mode: found on PATH, else installed, else left out.
+
+Docker runs the prom/prometheus image; here the program comes from the machine:
+
+1. `prometheus` on PATH (any 2.x reads the workshop's configuration);
+2. else, as root on Debian or Ubuntu, Debian's own package (bookworm: 2.42, the version the
+   compose file pins), installed the way docker/ready.py installs Docker's engine;
+3. else one line saying how to install it, and the workshop runs without it.
+"""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+INSTALL_HINT = (
+    "Prometheus: no `prometheus` program found, so the workshop runs without it "
+    "(Debian/Ubuntu: sudo apt-get install prometheus; macOS: brew install prometheus; then `make up` again)"
+)
+
+# apt's packages start their service when installed; the workshop runs its own Prometheus on
+# 9090, so the system's must not start. Debian's documented switch: an invoke-rc.d policy that
+# refuses (exit 101), which systemd's deb-systemd-invoke honours too.
+POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
+REFUSE_STARTS = "#!/bin/sh\n# Written by the workshop's local/monitoring.py for one apt-get run.\nexit 101\n"
+
+
+def prometheus_program(say=print) -> str | None:
+    """The path of a prometheus program, installing Debian's when we may; None without one."""
+    found = shutil.which("prometheus")
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        say("Prometheus: installing Debian's package (apt-get install prometheus, about a minute, once) ...")
+        if install_package("prometheus"):
+            return shutil.which("prometheus")
+        say("Prometheus: apt-get could not install it (its output is above)")
+    say(INSTALL_HINT)
+    return None
+
+
+def install_package(name: str) -> bool:
+    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    ours = not POLICY_RC_D.exists()
+    if ours:
+        POLICY_RC_D.write_text(REFUSE_STARTS)
+        POLICY_RC_D.chmod(0o755)
+    try:
+        for command in (
+            ["apt-get", "update", "-qq"],
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", name],
+        ):
+            if subprocess.run(command, env=environment, stdout=subprocess.DEVNULL).returncode != 0:
+                return False
+    finally:
+        if ours:
+            POLICY_RC_D.unlink()
+    return True

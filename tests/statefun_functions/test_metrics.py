@@ -1,0 +1,164 @@
+"""python-worker's GET /metrics: what it counts, and one sum over all of its processes."""
+
+import http.client
+import signal
+import urllib.request
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from test_merchant_client import serve as serve_answers
+from test_server import start_worker, wait_until_healthy
+
+import server
+from contract import METRICS_PATH, MODEL, STATEFUN_PATH, TRANSACTION_MANAGER
+from entities_pb2 import FeatureVector
+from harness import address, to_function, typed
+from merchant_client import MerchantScoreUnavailable
+
+
+def samples(text: str) -> dict[tuple, float]:
+    """{(sample name, sorted labels): value} of a Prometheus text exposition."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(text: str, name: str, **labels) -> float:
+    return samples(text).get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def model_request(features: FeatureVector, batch: int) -> bytes:
+    callers = [address(TRANSACTION_MANAGER, f"t-{n}") for n in range(batch)]
+    return to_function(MODEL, "0x1", [typed(features)] * batch, state={}, callers=callers).SerializeToString()
+
+
+GOOD = FeatureVector(fraud_count=1, merchant_score=40, amount=500)
+OUT_OF_RANGE = FeatureVector(fraud_count=1, merchant_score=400, amount=500)
+
+
+@pytest.fixture
+async def client(aiohttp_client, functions):
+    return await aiohttp_client(server.create_app(functions))
+
+
+async def scrape(client) -> str:
+    response = await client.get(METRICS_PATH)
+    assert response.status == 200
+    assert response.content_type == "text/plain"
+    return await response.text()
+
+
+async def test_each_invocation_and_each_batch_is_counted_per_function(client):
+    before = await scrape(client)
+    response = await client.post(STATEFUN_PATH, data=model_request(GOOD, batch=3))
+    assert response.status == 200
+    after = await scrape(client)
+
+    count = "python_worker_invocation_seconds_count"
+    assert value(after, count, function=MODEL) - value(before, count, function=MODEL) == 3
+    assert value(after, "python_worker_batch_size_count") - value(before, "python_worker_batch_size_count") == 1
+    assert value(after, "python_worker_batch_size_sum") - value(before, "python_worker_batch_size_sum") == 3
+    assert value(after, "python_worker_batch_size_bucket", le="2.0") == value(
+        before, "python_worker_batch_size_bucket", le="2.0"
+    )
+
+
+async def test_a_dead_letter_is_counted_with_its_function_and_kind_of_reason(client):
+    name = "python_worker_dead_letters_total"
+    before = await scrape(client)
+    await client.post(STATEFUN_PATH, data=model_request(OUT_OF_RANGE, batch=2))
+    after = await scrape(client)
+
+    assert (
+        value(after, name, function=MODEL, reason="bad-message")
+        - value(before, name, function=MODEL, reason="bad-message")
+        == 2
+    )
+    # Still invocations: each one answered, with a dead letter.
+    count = "python_worker_invocation_seconds_count"
+    assert value(after, count, function=MODEL) - value(before, count, function=MODEL) == 2
+
+
+async def merchant_counts(client) -> dict[str, float]:
+    text = await scrape(client)
+    counts = {
+        outcome: value(text, "python_worker_merchant_requests_total", outcome=outcome)
+        for outcome in ("ok", "error", "timeout", "refused")
+    }
+    counts["retries"] = value(text, "python_worker_merchant_retries_total")
+    counts["fallbacks"] = value(text, "python_worker_merchant_fallbacks_total")
+    return counts
+
+
+def increase(before: dict, after: dict) -> dict:
+    return {key: after[key] - before[key] for key in before if after[key] != before[key]}
+
+
+@pytest.mark.parametrize(
+    "answers, counted",
+    [
+        ([17], {"ok": 1}),
+        ([503, 17], {"error": 1, "ok": 1, "retries": 1}),
+        (["slow"], {"timeout": 3, "retries": 2, "fallbacks": 1}),
+        ([404], {"refused": 1, "fallbacks": 1}),
+    ],
+    ids=["answered", "retried", "timed-out", "refused"],
+)
+async def test_merchant_service_calls_retries_and_fallbacks_are_counted(client, aiohttp_server, answers, counted):
+    merchant_scores, _ = await serve_answers(aiohttp_server, answers)
+    before = await merchant_counts(client)
+    try:
+        await merchant_scores.score("Uparc")
+    except MerchantScoreUnavailable:
+        pass
+    finally:
+        await merchant_scores.close()
+    assert increase(before, await merchant_counts(client)) == counted
+
+
+# --- the processes of WORKERS=n, and a restart --------------------------------------------------
+
+
+def post_on_a_new_connection(port: int, body: bytes) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("POST", STATEFUN_PATH, body=body)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def scrape_port(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{METRICS_PATH}", timeout=10) as response:
+        return response.read().decode()
+
+
+def model_invocations(port: int) -> float:
+    return value(scrape_port(port), "python_worker_invocation_seconds_count", function=MODEL)
+
+
+def test_every_process_answers_with_the_sum_over_all_of_them_and_a_restart_starts_from_zero(unused_tcp_port):
+    port = unused_tcp_port
+    worker = start_worker({"PORT": str(port), "WORKERS": "2"})
+    try:
+        wait_until_healthy(worker, port)
+        # 40 connections: the kernel spreads them over both processes (SO_REUSEPORT), so each
+        # process has served some; any one that answered with its own count alone would say less.
+        for _ in range(40):
+            assert post_on_a_new_connection(port, model_request(GOOD, batch=1)) == 200
+        answers = {model_invocations(port) for _ in range(20)}
+        assert answers == {40.0}
+        worker.send_signal(signal.SIGTERM)
+        worker.communicate(timeout=15)
+    finally:
+        worker.kill()
+
+    restarted = start_worker({"PORT": str(port), "WORKERS": "2"})
+    try:
+        wait_until_healthy(restarted, port)
+        assert model_invocations(port) == 0
+    finally:
+        restarted.send_signal(signal.SIGTERM)
+        restarted.communicate(timeout=15)
