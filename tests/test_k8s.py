@@ -126,3 +126,18 @@ def test_the_max_parallelism_is_pinned_for_rescaling_through_savepoints():
     conf = flink_conf()
     assert conf["pipeline.max-parallelism"] == 128
     assert conf["parallelism.default"] <= conf["pipeline.max-parallelism"]
+
+
+def test_every_metrics_endpoint_is_annotated_for_a_pod_discovering_prometheus():
+    flink_port = yaml.safe_load((ROOT / "statefun-runtime" / "flink-conf.yaml").read_text())[
+        "metrics.reporter.prom.port"
+    ]
+    expected = {"master": str(flink_port), "worker": str(flink_port), "python-worker": str(contract.HTTP_PORT)}
+    deployments = of_kind("Deployment")
+    for name, port in expected.items():
+        annotations = deployments[name]["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true"
+        assert annotations["prometheus.io/port"] == port
+    assert deployments["python-worker"]["spec"]["template"]["metadata"]["annotations"]["prometheus.io/path"] == (
+        contract.METRICS_PATH
+    )
