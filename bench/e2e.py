@@ -62,7 +62,7 @@ WORKSHOP = str(ROOT / ".venv" / "bin" / "python")  # make setup's: the launcher,
 LOCK = "/tmp/workshop-topology.lock"
 BOOTSTRAP = "127.0.0.1:9092"
 FLINK_REST = "http://127.0.0.1:8001"
-PROGRAMS = ["kafka-broker", "master", "worker", "worker-2", "python-worker", "merchant-service"]
+PROGRAMS = ["kafka-broker", "master", "worker", "worker-2", "python-worker", "merchant-service", "prometheus"]
 # What the bench itself runs, sampled apart from the pipeline's PROGRAMS.
 LOAD_GENERATOR = ("producer", "bench", "second-consumer")
 CONFIRM_EVERY = 100  # simulator.py produce's default: one confirmed fraud per 100 transactions
@@ -80,7 +80,7 @@ class Variant:
     alert_delivery: str | None = None  # None: ALERT_DELIVERY as shipped (exactly-once)
     worker_python: str | None = None  # None: make setup's venv, as shipped
     workers: str | None = None  # None: WORKERS as shipped (auto)
-    scale: tuple = ()  # local/workshop.py up's scale-out options
+    scale: tuple = ()  # more of local/workshop.py up's options: scale-out, --no-prometheus
 
 
 VARIANTS = {
@@ -130,6 +130,9 @@ VARIANTS = {
         "at least 500 ms between the end of a checkpoint and the start of the next",
         flink={"execution.checkpointing.min-pause": "500ms"},
     ),
+    # Prometheus scraping every process every 5 s, and python-worker counting each invocation
+    # (metrics.py) are shipped since 2026-12-03: this variant runs without the server.
+    "no-prometheus": Variant("no Prometheus server (python-worker still counts)", scale=("--no-prometheus",)),
     "at-least-once": Variant(
         "the Kafka egress at-least-once (no Kafka transactions; alerts readable once written)",
         alert_delivery="at-least-once",

@@ -46,6 +46,13 @@ VARIANTS = {
         "bench/lowlevel_server.py",
         {"PYTHONPATH": str(ROOT / "statefun-functions")},
     ),
+    # Issue 24's cost: the same worker before it counted each invocation for Prometheus
+    # (statefun-functions/ at BEFORE_METRICS, exported into bench/out by before_metrics()).
+    "before metrics, pb upb, uvloop, 1 proc": (
+        FAST,
+        "bench/out/before-metrics/statefun-functions/main.py",
+        {"WORKERS": "1", "EVENT_LOOP": "uvloop"},
+    ),
     # `python main.py` with nothing set: the defaults users get (processes sized to the machine).
     "python main.py as shipped": (SHIPPED, "statefun-functions/main.py", {}),
 }
@@ -59,10 +66,24 @@ DEFAULT_VARIANTS = [
     "python main.py as shipped",
 ]
 SHORT_VARIANTS = ["naive (playground, pb 3.20.3, 1 proc)", "python main.py as shipped"]
+BEFORE_METRICS = "717834e"  # the last commit before metrics.py
+
+
+def before_metrics() -> None:
+    """statefun-functions/ as it was at BEFORE_METRICS, from git, once."""
+    target = BENCH / "out" / "before-metrics"
+    if not (target / "statefun-functions" / "main.py").exists():
+        target.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", BEFORE_METRICS, "statefun-functions"], capture_output=True, check=True
+        )
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
 
 
 def start(variant: str, port: int) -> subprocess.Popen:
     python, script, extra = VARIANTS[variant]
+    if script.startswith("bench/out/before-metrics/"):
+        before_metrics()
     environment = {
         **os.environ,
         "PORT": str(port),
@@ -71,7 +92,12 @@ def start(variant: str, port: int) -> subprocess.Popen:
         "MERCHANT_SERVICE_URL": "http://127.0.0.1:9",
         **extra,
     }
-    cwd = ROOT if script == "bench/naive_server.py" else ROOT / "statefun-functions"
+    if script == "bench/naive_server.py":
+        cwd = ROOT
+    elif script.endswith("/main.py"):
+        cwd = (ROOT / script).parent  # the functions' own folder, as users run them
+    else:
+        cwd = ROOT / "statefun-functions"
     server = subprocess.Popen(
         [python, str(ROOT / script)], cwd=cwd, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )

@@ -67,14 +67,14 @@ class MerchantScoreClient:
         try:
             return await self._score_with_retries(merchant)
         except MerchantScoreUnavailable:
-            metrics.MERCHANT_FALLBACKS.inc()
+            metrics.merchant_fallback()
             raise
 
     async def _score_with_retries(self, merchant: str) -> int:
         last_problem = "no attempt made"
         for attempt in range(1, self.policy.attempts + 1):
             if attempt > 1:
-                metrics.MERCHANT_RETRIES.inc()
+                metrics.merchant_retry()
                 await asyncio.sleep(self.policy.backoff_before(attempt - 1))
             try:
                 return await self._ask_once(merchant)
@@ -95,15 +95,15 @@ class MerchantScoreClient:
         try:
             score = await self._request(merchant)
         except asyncio.TimeoutError:
-            metrics.MERCHANT_REQUESTS.labels("timeout").inc()
+            metrics.merchant_request("timeout")
             raise _RetryableFailure(f"no answer within {self.policy.attempt_timeout_seconds} s") from None
         except _RetryableFailure:
-            metrics.MERCHANT_REQUESTS.labels("error").inc()
+            metrics.merchant_request("error")
             raise
         except MerchantScoreUnavailable:
-            metrics.MERCHANT_REQUESTS.labels("refused").inc()
+            metrics.merchant_request("refused")
             raise
-        metrics.MERCHANT_REQUESTS.labels("ok").inc()
+        metrics.merchant_request("ok")
         return score
 
     async def _request(self, merchant: str) -> int:

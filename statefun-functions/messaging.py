@@ -36,6 +36,7 @@ Functions raise `BadMessage` for input they refuse; anything else they raise
 import functools
 import inspect
 import logging
+import time
 from datetime import timedelta
 
 import metrics
@@ -167,22 +168,24 @@ def dead_letter_on_failure(function):
 
         @functools.wraps(function)
         async def guarded(context: Context, message: Message, **given):
-            checkpoint = Checkpoint(context)
-            with metrics.timing_invocation(context.address.typename):
-                try:
-                    await function(context, message, **given)
-                except Exception as problem:  # noqa: BLE001 - that is the point
-                    divert(context, message, problem, checkpoint)
+            started, checkpoint = time.perf_counter(), Checkpoint(context)
+            try:
+                await function(context, message, **given)
+            except Exception as problem:  # noqa: BLE001 - that is the point
+                divert(context, message, problem, checkpoint)
+            finally:
+                metrics.invoked(context.address.typename, started)
     else:
 
         @functools.wraps(function)
         def guarded(context: Context, message: Message, **given):
-            checkpoint = Checkpoint(context)
-            with metrics.timing_invocation(context.address.typename):
-                try:
-                    function(context, message, **given)
-                except Exception as problem:  # noqa: BLE001 - that is the point
-                    divert(context, message, problem, checkpoint)
+            started, checkpoint = time.perf_counter(), Checkpoint(context)
+            try:
+                function(context, message, **given)
+            except Exception as problem:  # noqa: BLE001 - that is the point
+                divert(context, message, problem, checkpoint)
+            finally:
+                metrics.invoked(context.address.typename, started)
 
     return guarded
 
@@ -190,9 +193,9 @@ def dead_letter_on_failure(function):
 def divert(context: Context, message: Message, problem: Exception, checkpoint: Checkpoint) -> None:
     checkpoint.roll_back()
     # The metric's reason is a class, not the text: a label value per distinct message would grow without end.
-    metrics.DEAD_LETTERS.labels(
+    metrics.dead_lettered(
         context.address.typename, "bad-message" if isinstance(problem, BadMessage) else type(problem).__name__
-    ).inc()
+    )
     if isinstance(problem, BadMessage):
         reason = str(problem)
     else:

@@ -46,6 +46,7 @@ def create_app(functions: StatefulFunctions, on_shutdown=()) -> web.Application:
     app.router.add_post(STATEFUN_PATH, invoke)
     app.router.add_get(HEALTH_PATH, health)
     app.router.add_get(METRICS_PATH, prometheus_metrics)
+    app.cleanup_ctx.append(metrics.writing)
     for close in on_shutdown:
         app.on_cleanup.append(run_on_cleanup(close))
     return app
@@ -60,11 +61,13 @@ def run_on_cleanup(close: Callable[[], Awaitable[None]]) -> Callable[[web.Applic
 
 async def invoke(request: web.Request) -> web.Response:
     body = await request.read()
+    batch = metrics.batch_started()
     try:
-        with metrics.counting_batch():
-            reply = await request.app[HANDLER].handle_async(body)
+        reply = await request.app[HANDLER].handle_async(body)
     except Exception:  # noqa: BLE001 - answered below, with the reason
         return refuse(request.app[FUNCTIONS], body)
+    finally:
+        metrics.batch_ended(batch)
     return web.Response(body=reply, content_type="application/octet-stream")
 
 
