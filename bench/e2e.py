@@ -133,6 +133,14 @@ VARIANTS = {
     # Prometheus scraping every process every 5 s, and python-worker counting each invocation
     # (metrics.py) are shipped since 2026-12-03: this variant runs without the server.
     "no-prometheus": Variant("no Prometheus server (python-worker still counts)", scale=("--no-prometheus",)),
+    # The workshop as it was before issue 24: no Prometheus server, Flink's reporter not started
+    # (metrics.reporters names none of the configured ones) and python-worker's code from just
+    # before metrics.py (bench/endpoint.py exports it).
+    "before-metrics": Variant(
+        "no metrics at all: no Prometheus, no Flink reporter, python-worker from before metrics.py",
+        flink={"metrics.reporters": "none"},
+        scale=("--no-prometheus", f"--functions={BENCH / 'out' / 'before-metrics' / 'statefun-functions'}"),
+    ),
     "at-least-once": Variant(
         "the Kafka egress at-least-once (no Kafka transactions; alerts readable once written)",
         alert_delivery="at-least-once",
@@ -768,6 +776,10 @@ def effective_runtime() -> dict:
 
 def run_variant(name: str, args, environment: dict) -> dict:
     variant = VARIANTS[name]
+    if any("before-metrics" in option for option in variant.scale):
+        from endpoint import before_metrics  # bench/endpoint.py: the functions from git, once
+
+        before_metrics()
     environment = dict(environment)
     if variant.workers:
         environment["WORKERS"] = variant.workers

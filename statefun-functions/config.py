@@ -7,6 +7,7 @@ into a silent 30-day default.
 
 import os
 import re
+import socket
 import sys
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,7 +25,8 @@ DEFAULT_MERCHANT_SERVICE_URL = "http://merchant-service:8002"
 # of the port mapping is what binds to 127.0.0.1. Run directly, it stays local.
 DEFAULT_BIND_ADDRESS = "127.0.0.1"
 # Processes serving the port together (SO_REUSEPORT); see server.py and BENCHMARKS.md.
-# "auto": one per CPU this process may run on, since one process keeps one core busy.
+# "auto": one per CPU this process may run on, since one process keeps one core busy; one
+# process off Linux, where the kernel would not spread the connections over them.
 DEFAULT_WORKERS = "auto"
 MAX_WORKERS = 64
 # auto: uvloop's event loop when it is installed (the fast worker's requirements), else asyncio's.
@@ -86,10 +88,16 @@ def parse_port(text: str) -> int:
 
 def parse_workers(text: str) -> int:
     if text.strip() == "auto":
-        return min(MAX_WORKERS, usable_cpus())
+        return min(MAX_WORKERS, usable_cpus()) if spreads_connections_over_processes() else 1
     if not text.strip().isdigit() or not 1 <= int(text) <= MAX_WORKERS:
         raise ValueError(f"{text!r} is not auto or a number of processes from 1 to {MAX_WORKERS}")
     return int(text)
+
+
+def spreads_connections_over_processes() -> bool:
+    """Linux hands each new connection to one of the processes listening on a port with
+    SO_REUSEPORT; macOS and the BSDs give them all to one, so more processes would sit idle."""
+    return sys.platform.startswith("linux")
 
 
 def usable_cpus() -> int:
@@ -132,6 +140,29 @@ def from_environment(environ: Mapping[str, str] = os.environ) -> Settings:
         event_loop=_read(environ, "EVENT_LOOP", DEFAULT_EVENT_LOOP, parse_event_loop),
         log_level=_read(environ, "LOG_LEVEL", "INFO", parse_log_level),
     )
+
+
+# What python-worker's own merchant-score service is at when `make up` runs it on this machine.
+LOCAL_MERCHANT_SERVICE_URL = "http://127.0.0.1:8002"
+
+
+def start_up_warnings(settings: Settings) -> list[str]:
+    """What is valid but will not work as meant, said once at start-up.
+
+    The default MERCHANT_SERVICE_URL names the Docker service; a worker started by hand on
+    the host (to debug it, README "Debug a function") cannot resolve that name, and every
+    merchant lookup would quietly end on the fallback score.
+    """
+    host = urlparse(settings.merchant_service_url).hostname or ""
+    try:
+        socket.getaddrinfo(host, None)
+    except (socket.gaierror, UnicodeError):
+        return [
+            f"MERCHANT_SERVICE_URL={settings.merchant_service_url}: the host {host!r} is not known here, "
+            f"so every merchant lookup will fall back to the score 50. Next to `make up`, "
+            f"set MERCHANT_SERVICE_URL={LOCAL_MERCHANT_SERVICE_URL}"
+        ]
+    return []
 
 
 def load() -> Settings:

@@ -20,6 +20,7 @@ from google.protobuf.internal import api_implementation
 from statefun import RequestReplyHandler, StatefulFunctions
 from statefun.request_reply_pb2 import ToFunction
 
+import config
 from contract import HEALTH_PATH, METRICS_PATH, STATEFUN_PATH
 from statefun_internals import served_typenames
 
@@ -127,6 +128,8 @@ def run(functions: StatefulFunctions, settings, on_shutdown=()) -> None:
         loop,
         protobuf_backend(),
     )
+    for warning in config.start_up_warnings(settings):
+        log.warning("%s", warning)
     if settings.workers == 1:
         serve(functions, settings, on_shutdown)
     else:

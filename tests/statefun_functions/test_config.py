@@ -68,6 +68,15 @@ def test_workers_default_to_one_process_per_usable_cpu(monkeypatch):
     assert config.from_environment({"WORKERS": "auto"}).workers == 3
 
 
+@pytest.mark.parametrize("platform", ["darwin", "freebsd14"])
+def test_workers_auto_is_one_process_where_the_kernel_would_not_spread_connections(monkeypatch, platform):
+    monkeypatch.setattr(config.os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    monkeypatch.setattr(config.os, "cpu_count", lambda: 3)
+    monkeypatch.setattr(config.sys, "platform", platform)
+    assert config.from_environment({}).workers == 1
+    assert config.from_environment({"WORKERS": "3"}).workers == 3  # asked for: served as asked
+
+
 def test_workers_auto_never_exceeds_the_maximum(monkeypatch):
     monkeypatch.setattr(config.os, "sched_getaffinity", lambda pid: set(range(200)))
     assert config.from_environment({}).workers == config.MAX_WORKERS == 64

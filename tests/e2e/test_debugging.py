@@ -1,0 +1,73 @@
+"""README "Debug a function": python-worker stopped under supervision and started by hand, as
+the checked-in VS Code launch configuration starts it, serves the real runtime as the shipped
+one does (real merchant scores, every alert exactly once)."""
+
+import json
+import re
+import signal
+import subprocess
+import urllib.request
+
+from entities_pb2 import Alert, Transaction
+from expectations import ALERT_TIMEOUT, QUIET_SECONDS, RUN, account, alerted, score, send_transaction
+from local_workshop import ROOT, wait_for
+from merchant_service import merchant_score
+
+LAUNCH = ROOT / ".vscode" / "launch.json"
+
+
+def launch_configuration() -> dict:
+    text = re.sub(r"^\s*//.*$", "", LAUNCH.read_text(), flags=re.M)
+    [configuration] = json.loads(text)["configurations"]
+    return {
+        key: value.replace("${workspaceFolder}", str(ROOT)) if isinstance(value, str) else value
+        for key, value in configuration.items()
+    }
+
+
+def healthy() -> bool:
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:8000/health", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def risky_merchants(count: int) -> list[str]:
+    """Merchants no other test used, each scoring 90 or more at the merchant service."""
+    names = (f"Debug-{RUN}-{n}" for n in range(100_000))
+    return [name for name in names if merchant_score(name) >= 90][:count]
+
+
+def test_a_worker_started_as_the_launch_configuration_says_serves_the_runtime(workshop, producer, alerts):
+    configuration = launch_configuration()
+    workshop.launcher("stop", "python-worker")
+    by_hand = subprocess.Popen(
+        [configuration["python"], configuration["program"]],
+        cwd=configuration["cwd"],
+        env={"PATH": "/usr/bin:/bin", **configuration["env"]},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for("the hand-started python-worker to answer", healthy, 30)
+        probes = {}
+        for n, merchant in enumerate(risky_merchants(5)):
+            transaction = Transaction(account=account("debugged"), merchant=merchant, amount=2000)
+            probes[account(f"debugged-{n}")] = score(transaction)
+            send_transaction(producer, account(f"debugged-{n}"), transaction)
+        producer.flush()
+        alerts.read_until("the five alerts", lambda rs: set(probes) <= set(alerted(rs, "debugged-")), ALERT_TIMEOUT)
+        records = alerts.read_for(QUIET_SECONDS)  # everything read so far, and nothing more came
+        ids = [i for i in alerted(records, "debugged-") if i in probes]
+        assert sorted(ids) == sorted(probes), "each transaction alerts exactly once"
+        scores = {Alert.FromString(r.value).transaction_id: Alert.FromString(r.value).score for r in records}
+        # The merchant service's scores, not the fallback's 50: the worker found the service.
+        assert {i: scores[i] for i in probes} == probes
+    finally:
+        by_hand.send_signal(signal.SIGTERM)
+        output = by_hand.communicate(timeout=30)[0]
+        workshop.restart("python-worker")  # the supervised one again, for the tests after this
+    assert "with 1 process(es)" in output
+    assert "fall back to the score 50" not in output and "fallback" not in output, output[-2000:]
