@@ -664,7 +664,7 @@ def step(
     return result
 
 
-def prime(args, alerts: "Alerts", monitor: "Monitor") -> dict:
+def prime(args, monitor: "Monitor") -> dict:
     """An unmeasured first step at the first rate, drained before the measured ones: the first
     minute after `up` costs about 1.5x the CPU per transaction (JIT, connection pools, caches),
     and how much varies from start to start more than most levers do."""
@@ -678,7 +678,9 @@ def prime(args, alerts: "Alerts", monitor: "Monitor") -> dict:
     )
     produced_at = time.time()
     deadline = time.monotonic() + args.max_drain
-    while time.monotonic() < deadline and not (monitor.timeline[-1][0] > produced_at and monitor.backlog() == 0):
+    while time.monotonic() < deadline and not (
+        monitor.timeline and monitor.timeline[-1][0] > produced_at and monitor.backlog() == 0
+    ):
         time.sleep(0.5)
     result = {
         "rate": rate,
@@ -806,7 +808,7 @@ def run_variant(name: str, args, environment: dict) -> dict:
         sampler.start()
         monitor = Monitor(alerts)
         monitor.start()
-        primed = prime(args, alerts, monitor) if args.prime else None
+        primed = prime(args, monitor) if args.prime else None
         for index, rate in enumerate(args.rates):
             steps.append(step(rate, args, args.seed + index, alerts, second, monitor, sampler))
             print("  " + describe(steps[-1]), flush=True)

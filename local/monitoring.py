@@ -33,10 +33,19 @@ def prometheus_program(say=print) -> str | None:
     if os.geteuid() == 0 and shutil.which("apt-get"):
         say("Prometheus: installing Debian's package (apt-get install prometheus, about a minute, once) ...")
         if install_package("prometheus"):
+            keep_the_system_service_off(say)
             return shutil.which("prometheus")
         say("Prometheus: apt-get could not install it (its output is above)")
     say(INSTALL_HINT)
     return None
+
+
+def keep_the_system_service_off(say) -> None:
+    """Debian's package also enables a prometheus service for the next boot, which would then
+    hold port 9090: with systemd, disable it (the workshop runs its own)."""
+    if Path("/run/systemd/system").is_dir() and shutil.which("systemctl"):
+        subprocess.run(["systemctl", "disable", "--quiet", "prometheus.service"], check=False)
+        say("Prometheus: the package's own service is disabled; the workshop starts its own with `make up`")
 
 
 def install_package(name: str) -> bool:

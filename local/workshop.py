@@ -46,6 +46,7 @@ from layout import (
     MERCHANT_SERVICE_HEALTH,
     PROMETHEUS,
     PROMETHEUS_DATA,
+    PROMETHEUS_PORT,
     PYTHON,
     PYTHON_WORKER_HEALTH,
     RUNTIME_SOURCES,
@@ -65,7 +66,8 @@ def up(args: argparse.Namespace) -> int:
         sys.exit(f"--parallelism {args.parallelism} needs as many task slots: --taskmanagers {args.parallelism}")
     alert_delivery = options.alert_delivery(dict(os.environ))
     metrics_ports = processes.flink_metrics_ports(args.taskmanagers)
-    busy = [port for port in [*SERVICE_PORTS, *metrics_ports.values()] if port_open(port)]
+    ports = [port for port in SERVICE_PORTS if port != PROMETHEUS_PORT] + list(metrics_ports.values())
+    busy = [port for port in ports if port_open(port)]
     if busy:
         sys.exit(f"Port(s) {', '.join(map(str, busy))} on 127.0.0.1 are taken (docker compose still up?)")
     started = time.monotonic()
@@ -75,6 +77,10 @@ def up(args: argparse.Namespace) -> int:
         sys.exit(f"--functions {args.functions}: no main.py in that folder")
     fetch.ensure_all()
     prometheus = None if args.no_prometheus else monitoring.prometheus_program()
+    if prometheus and port_open(PROMETHEUS_PORT):
+        sys.exit(
+            f"Port {PROMETHEUS_PORT} on 127.0.0.1 is taken (another Prometheus?); `up --no-prometheus` runs without ours"
+        )
     layout.prepare_run_folder()
     rendering.render_runtime_config(Path(args.module), options.flink_settings(args), alert_delivery)
     rendering.render_prometheus_config(metrics_ports)

@@ -27,6 +27,7 @@ import atexit
 import bisect
 import contextvars
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -35,9 +36,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
-from prometheus_client.utils import floatToGoString
+log = logging.getLogger("metrics")
 
 # Around what an invocation costs here: ~0.1 ms for the model, up to the merchant service's
 # retries (three 1-second attempts, merchant_client.py).
@@ -104,12 +103,23 @@ FOLDER = _fresh_folder()
 COUNTS = Counts()  # made anew in each serving process by writing()
 
 
+_write_failed = False
+
+
 def write_own_counts() -> None:
-    """This process's counts into its own file, replaced whole (a reader never sees half)."""
+    """This process's counts into its own file, replaced whole (a reader never sees half).
+    A full or read-only disk costs the metrics, never the serving: said once, then retried."""
+    global _write_failed
     target = FOLDER / f"{os.getpid()}.json"
     partial = target.with_suffix(".partial")
-    partial.write_text(json.dumps(COUNTS.as_json()))
-    partial.replace(target)
+    try:
+        partial.write_text(json.dumps(COUNTS.as_json()))
+        partial.replace(target)
+        _write_failed = False
+    except OSError as problem:
+        if not _write_failed:
+            log.warning("cannot write the metrics of process %d to %s: %s", os.getpid(), FOLDER, problem)
+        _write_failed = True
 
 
 async def writing(_app) -> AsyncIterator[None]:
@@ -177,7 +187,14 @@ def merchant_fallback() -> None:
 
 
 def exposition() -> tuple[bytes, str]:
-    """The sum over all of python-worker's processes, in Prometheus's text format."""
+    """The sum over all of python-worker's processes, in Prometheus's text format.
+
+    prometheus-client is imported here, not at start-up: an image built before it was in
+    requirements.txt still serves the functions (the code is mounted from the host), and
+    GET /metrics says what to do instead (server.py).
+    """
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
     write_own_counts()
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SummedCounts(FOLDER))
@@ -191,6 +208,8 @@ class SummedCounts:
         self.folder = folder
 
     def collect(self):
+        from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+
         total = Counts()
         for path in self.folder.glob("*.json"):
             try:
@@ -219,7 +238,8 @@ class SummedCounts:
         yield dead_letters
         requests = CounterMetricFamily(
             "python_worker_merchant_requests",
-            "Calls to the merchant-score service; outcome: ok, error (HTTP or connection), timeout, refused (4xx)",
+            "Calls to the merchant-score service; outcome: ok, error (5xx or 429, no connection, no valid score), "
+            "timeout, refused (other 4xx)",
             labels=["outcome"],
         )
         for outcome in MERCHANT_OUTCOMES:
@@ -254,6 +274,8 @@ def add(total: Counts, counts: dict) -> None:
 
 def cumulative(histogram: list[float], buckets: tuple) -> list[tuple[str, float]]:
     """Prometheus's buckets: each counts what is at or below its bound, +Inf all of them."""
+    from prometheus_client.utils import floatToGoString
+
     running, result = 0.0, []
     for bound, count in zip([*map(floatToGoString, buckets), "+Inf"], histogram[:-1], strict=True):
         running += count

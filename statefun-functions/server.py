@@ -111,7 +111,12 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def prometheus_metrics(_request: web.Request) -> web.Response:
-    body, content_type = metrics.exposition()
+    try:
+        body, content_type = metrics.exposition()
+    except ImportError:
+        reason = "prometheus-client is not installed here: `docker compose up -d --build` (or `make setup`)"
+        log.warning("GET %s: %s", METRICS_PATH, reason)
+        return web.Response(status=503, text=reason + "\n")
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 

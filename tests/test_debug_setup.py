@@ -3,6 +3,7 @@
 import json
 import pathlib
 import re
+import socket
 
 import config
 import layout
@@ -36,10 +37,15 @@ def test_its_settings_are_valid_and_those_make_up_gives_python_worker_in_one_pro
     monkeypatch.delenv("MERCHANT_SERVICE_URL", raising=False)
     assert environment["MERCHANT_SERVICE_URL"] == processes.services_environment()["MERCHANT_SERVICE_URL"]
     assert settings.merchant_service_url == config.LOCAL_MERCHANT_SERVICE_URL
-    assert config.start_up_warnings(settings) == []
+    assert config.start_up_warnings(settings) == []  # 127.0.0.1 needs no resolver
 
 
-def test_a_worker_started_by_hand_with_the_docker_default_says_what_to_set():
+def test_a_worker_started_by_hand_with_the_docker_default_says_what_to_set(monkeypatch):
+    def unknown(host, port):
+        assert host == "merchant-service"
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(config.socket, "getaddrinfo", unknown)  # as on a host without Docker's DNS
     settings = config.from_environment({})  # MERCHANT_SERVICE_URL: http://merchant-service:8002
     [warning] = config.start_up_warnings(settings)
     assert "'merchant-service' is not known here" in warning

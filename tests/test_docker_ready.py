@@ -27,3 +27,11 @@ def test_a_changed_stand_in_file_changes_its_digest(tmp_path, monkeypatch):
     before = ready.standin_digest("python")
     (folder / "Dockerfile").write_text('FROM scratch\nCMD ["python3"]\n')
     assert ready.standin_digest("python") != before
+
+
+def test_no_stand_in_names_one_machine_architecture():
+    """README "Platforms": the same Dockerfiles build on arm64 (Debian's JDK folders end in the architecture)."""
+    for dockerfile in (ROOT / "docker" / "standins").glob("*/Dockerfile"):
+        text = dockerfile.read_text()
+        for architecture in ("amd64", "x86_64", "arm64", "aarch64"):
+            assert architecture not in text, f"{dockerfile.parent.name}'s Dockerfile names {architecture}"

@@ -39,17 +39,18 @@ def risky_merchants(count: int) -> list[str]:
     return [name for name in names if merchant_score(name) >= 90][:count]
 
 
-def test_a_worker_started_as_the_launch_configuration_says_serves_the_runtime(workshop, producer, alerts):
+def test_a_worker_started_as_the_launch_configuration_says_serves_the_runtime(workshop, producer, alerts, tmp_path):
     configuration = launch_configuration()
     workshop.launcher("stop", "python-worker")
-    by_hand = subprocess.Popen(
-        [configuration["python"], configuration["program"]],
-        cwd=configuration["cwd"],
-        env={"PATH": "/usr/bin:/bin", **configuration["env"]},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    log = tmp_path / "python-worker.log"
+    with log.open("w") as output:  # a file, not a pipe: nobody reads it until the end
+        by_hand = subprocess.Popen(
+            [configuration["python"], configuration["program"]],
+            cwd=configuration["cwd"],
+            env={"PATH": "/usr/bin:/bin", **configuration["env"]},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     try:
         wait_for("the hand-started python-worker to answer", healthy, 30)
         probes = {}
@@ -67,7 +68,8 @@ def test_a_worker_started_as_the_launch_configuration_says_serves_the_runtime(wo
         assert {i: scores[i] for i in probes} == probes
     finally:
         by_hand.send_signal(signal.SIGTERM)
-        output = by_hand.communicate(timeout=30)[0]
-        workshop.restart("python-worker")  # the supervised one again, for the tests after this
+        by_hand.wait(timeout=30)
+        workshop.restart("python-worker")
+    output = log.read_text()  # the supervised one again, for the tests after this
     assert "with 1 process(es)" in output
     assert "fall back to the score 50" not in output and "fallback" not in output, output[-2000:]

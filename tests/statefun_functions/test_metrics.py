@@ -5,6 +5,7 @@ import signal
 import time
 import urllib.request
 
+import metrics
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from test_merchant_client import serve as serve_answers
@@ -166,3 +167,27 @@ def test_every_process_answers_with_the_sum_over_all_of_them_and_a_restart_start
     finally:
         restarted.send_signal(signal.SIGTERM)
         restarted.communicate(timeout=15)
+
+
+async def test_without_prometheus_client_the_worker_serves_and_metrics_say_what_to_do(client, monkeypatch):
+    """An image built before prometheus-client was a requirement runs today's mounted code."""
+
+    def missing():
+        raise ImportError("No module named 'prometheus_client'")
+
+    monkeypatch.setattr(server.metrics, "exposition", missing)
+    response = await client.get(METRICS_PATH)
+    assert response.status == 503
+    assert "docker compose up -d --build" in await response.text()
+    assert (await client.post(STATEFUN_PATH, data=model_request(GOOD, batch=1))).status == 200
+
+
+def test_a_metrics_file_that_cannot_be_written_costs_the_metrics_not_the_serving(monkeypatch, caplog, tmp_path):
+    monkeypatch.setattr(metrics, "FOLDER", tmp_path / "gone")  # no such folder: every write fails
+    metrics.write_own_counts()
+    metrics.write_own_counts()
+    warnings = [r for r in caplog.records if "cannot write the metrics" in r.getMessage()]
+    assert len(warnings) == 1  # said once, not once a second
+    monkeypatch.setattr(metrics, "FOLDER", tmp_path)
+    metrics.write_own_counts()
+    assert list(tmp_path.glob("*.json"))
