@@ -29,14 +29,13 @@ import kafka_topics
 from docker_workshop import ROOT, DockerWorkshop, docker_ready, edit
 from entities_pb2 import Alert, ConfirmFraud, CustomThreshold, Transaction
 from expectations import QUIET_SECONDS, account, alerted, merchant_scoring, score, send_transaction, settle_all
-from local_workshop import Producer, TopicReader, rest, wait_for
+from local_workshop import Producer, TopicReader, prometheus, rest, wait_for
 from scratch import copy_of_the_repository
 
 pytestmark = pytest.mark.docker
 
 ENVIRONMENT = {"FRAUD_THRESHOLD": "-1"}  # every transaction alerts
 HOST_PORTS = (8000, 8001, 8002, 8404, 9090, 9092)
-PROMETHEUS = "http://127.0.0.1:9090"
 START_TIMEOUT = 600  # a cold first build of the project's images included
 ALERT_TIMEOUT = 180
 RECOVERY_TIMEOUT = 300  # a lost TaskManager: restarted by its policy, then the job restores
@@ -313,12 +312,6 @@ def test_compose_up_starts_the_workshop_and_the_simulator_prints_alerts(workshop
     published = workshop.compose("ps", "--format", "{{.Ports}}")
     for binding in (part.strip() for part in published.replace("\n", ",").split(",") if "->" in part):
         assert binding.startswith("127.0.0.1:"), f"a port published beyond 127.0.0.1: {binding}"
-
-
-def prometheus(path: str, **query):
-    url = f"{PROMETHEUS}{path}" + ("?" + urllib.parse.urlencode(query) if query else "")
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.load(response)["data"]
 
 
 def targets_up() -> dict[str, int]:

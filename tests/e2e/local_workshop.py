@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 
 import yaml
@@ -22,6 +23,7 @@ import kafka_topics
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 LAUNCHER = ROOT / "local" / "workshop.py"
 FLINK_REST = "http://127.0.0.1:8001"
+PROMETHEUS = "http://127.0.0.1:9090"
 BOOTSTRAP = "127.0.0.1:9092"
 
 # The job's Kafka consumer group, as module.yaml names it (for the lag of its input).
@@ -51,6 +53,13 @@ def rest(path: str, body=None):
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.load(response)
+
+
+def prometheus(path: str, **query):
+    """The data of a Prometheus HTTP API answer, e.g. prometheus("/api/v1/query", query="up")."""
+    url = f"{PROMETHEUS}{path}" + ("?" + urllib.parse.urlencode(query) if query else "")
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)["data"]
 
 
 class LocalWorkshop:

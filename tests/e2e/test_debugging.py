@@ -2,27 +2,16 @@
 the checked-in VS Code launch configuration starts it, serves the real runtime as the shipped
 one does (real merchant scores, every alert exactly once)."""
 
-import json
-import re
 import signal
 import subprocess
 import urllib.request
 
+from test_debug_setup import launch_configuration, resolve
+
 from entities_pb2 import Alert, Transaction
 from expectations import ALERT_TIMEOUT, QUIET_SECONDS, RUN, account, alerted, score, send_transaction
-from local_workshop import ROOT, wait_for
+from local_workshop import wait_for
 from merchant_service import merchant_score
-
-LAUNCH = ROOT / ".vscode" / "launch.json"
-
-
-def launch_configuration() -> dict:
-    text = re.sub(r"^\s*//.*$", "", LAUNCH.read_text(), flags=re.M)
-    [configuration] = json.loads(text)["configurations"]
-    return {
-        key: value.replace("${workspaceFolder}", str(ROOT)) if isinstance(value, str) else value
-        for key, value in configuration.items()
-    }
 
 
 def healthy() -> bool:
@@ -40,7 +29,10 @@ def risky_merchants(count: int) -> list[str]:
 
 
 def test_a_worker_started_as_the_launch_configuration_says_serves_the_runtime(workshop, producer, alerts, tmp_path):
-    configuration = launch_configuration()
+    configuration = {
+        key: resolve(value) if key in ("python", "program", "cwd") else value
+        for key, value in launch_configuration().items()
+    }
     workshop.launcher("stop", "python-worker")
     log = tmp_path / "python-worker.log"
     with log.open("w") as output:  # a file, not a pipe: nobody reads it until the end

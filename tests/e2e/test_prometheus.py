@@ -1,7 +1,6 @@
 """Metrics in the Docker-free workshop: Prometheus scrapes every process, and what python-worker
 counts agrees with what the runtime counts (README, "Watch the pipeline")."""
 
-import json
 import pathlib
 import time
 import urllib.parse
@@ -13,9 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 import kafka_topics
 from entities_pb2 import Transaction
 from expectations import ALERT_TIMEOUT, account, merchant_scoring, send_transaction
-from local_workshop import ROOT, rest, wait_for
+from local_workshop import ROOT, prometheus, rest, wait_for
 
-PROMETHEUS = "http://127.0.0.1:9090"
 PYTHON_WORKER_METRICS = "http://127.0.0.1:8000/metrics"
 FUNCTIONS = ("transaction-manager", "counter", "merchant", "threshold", "model")
 # What one transaction costs in invocations, per function: the Transaction, the three answers
@@ -23,12 +21,6 @@ FUNCTIONS = ("transaction-manager", "counter", "merchant", "threshold", "model")
 # the FeatureVector to the model. All but the Transaction are sent by functions.
 INVOCATIONS_PER_TRANSACTION = {"transaction-manager": 5, "counter": 1, "merchant": 1, "threshold": 1, "model": 1}
 SENT_BY_FUNCTIONS_PER_TRANSACTION = 8
-
-
-def prometheus(path: str, **query):
-    url = f"{PROMETHEUS}{path}" + ("?" + urllib.parse.urlencode(query) if query else "")
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.load(response)["data"]
 
 
 def python_worker_samples() -> dict[tuple, float]:
