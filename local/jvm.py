@@ -1,5 +1,5 @@
 """The Java command lines of Kafka, the JobManager and the TaskManager, as their start
-scripts would build them; and the ingress guard compiled for them.
+scripts would build them; the ingress guard and the loopback reporter compiled for them.
 
 The jars come from local/fetch.py's cache ($WORKSHOP_CACHE).
 """
@@ -16,7 +16,7 @@ import zipfile
 from pathlib import Path
 
 import fetch  # local/fetch.py, beside this file
-from layout import CONF, INGRESS_GUARD_SOURCES, KAFKA_DATA, LOGS, RUN
+from layout import CONF, FLINK_PLUGINS, INGRESS_GUARD_SOURCES, KAFKA_DATA, LOGS, LOOPBACK_REPORTER_SOURCES, RUN
 from rendering import kafka_heap_options
 
 # Java 17 closes the JDK internals that Flink 1.16 (and Kryo) reach into. This is the
@@ -66,24 +66,57 @@ def ingress_guard_jar() -> Path:
     The Docker image compiles the same source (statefun-runtime/Dockerfile); here the
     JDK's javac does it, against the runtime's own jars.
     """
-    sources = sorted(INGRESS_GUARD_SOURCES.rglob("*.java"))
-    digest = hashlib.sha256(b"".join(source.read_bytes() for source in sources)).hexdigest()[:12]
-    jar = RUN / "lib" / f"ingress-guard-{digest}.jar"
+    return compiled_jar("ingress-guard", INGRESS_GUARD_SOURCES, sorted(fetch.flink_lib_dir().glob("*.jar")))
+
+
+@functools.cache
+def build_flink_plugins() -> None:
+    """FLINK_PLUGINS: Flink's plugins/metrics-prometheus/ plus local/loopback-reporter/.
+
+    Flink 1.16's Prometheus reporter listens on every interface; the loopback reporter is the
+    same reporter on 127.0.0.1 (metrics_settings). It extends the plugin's classes, so its jar
+    goes into the plugin's folder, which here is a copy under .local-run (the cache stays as
+    fetched).
+    """
+    flink_plugin = fetch.flink_plugins_dir() / "metrics-prometheus"
+    flink_jars = sorted(flink_plugin.glob("*.jar"))
+    reporter = compiled_jar(
+        "loopback-reporter", LOOPBACK_REPORTER_SOURCES, [*sorted(fetch.flink_lib_dir().glob("*.jar")), *flink_jars]
+    )
+    folder = FLINK_PLUGINS / "metrics-prometheus"
+    folder.mkdir(parents=True, exist_ok=True)
+    wanted = {jar.name: jar for jar in [*flink_jars, reporter]}
+    for stale in [jar for jar in folder.iterdir() if jar.name not in wanted]:
+        stale.unlink()  # an older build of the reporter
+    for name, jar in wanted.items():
+        if not (folder / name).exists():  # the names carry the version; a running JVM keeps its jars
+            shutil.copy2(jar, folder / name)
+
+
+def compiled_jar(name: str, sources: Path, classpath: list[Path]) -> Path:
+    """The .java files under `sources` compiled against `classpath`, with the other files
+    there (META-INF/services) as they are; built once per version of the sources."""
+    files = sorted(path for path in sources.rglob("*") if path.is_file())
+    digest = hashlib.sha256(b"".join(path.read_bytes() for path in files)).hexdigest()[:12]
+    jar = RUN / "lib" / f"{name}-{digest}.jar"
     if jar.exists():
         return jar
     jar.parent.mkdir(parents=True, exist_ok=True)
     javac = Path(java()).with_name("javac")
     if not javac.exists():
         sys.exit(f"{javac} not found: the Docker-free mode needs a JDK, not only a Java runtime")
-    classes = RUN / "lib" / "ingress-guard-classes"
+    classes = RUN / "lib" / f"{name}-classes"
     shutil.rmtree(classes, ignore_errors=True)
-    runtime_jars = os.pathsep.join(str(jar) for jar in sorted(fetch.flink_lib_dir().glob("*.jar")))
+    java_sources = [str(path) for path in files if path.suffix == ".java"]
     subprocess.run(
-        [str(javac), "--release", "11", "-cp", runtime_jars, "-d", str(classes), *map(str, sources)], check=True
+        [str(javac), "--release", "11", "-cp", os.pathsep.join(map(str, classpath)), "-d", str(classes), *java_sources],
+        check=True,
     )
+    resources = [(path, path.relative_to(sources)) for path in files if path.suffix != ".java"]
+    compiled = [(path, path.relative_to(classes)) for path in sorted(classes.rglob("*.class"))]
     with zipfile.ZipFile(jar, "w") as archive:  # a jar is a zip: no need for the jar tool
-        for class_file in sorted(classes.rglob("*.class")):
-            archive.write(class_file, class_file.relative_to(classes).as_posix())
+        for path, name_in_jar in [*compiled, *resources]:
+            archive.write(path, name_in_jar.as_posix())
     shutil.rmtree(classes)
     return jar
 
@@ -144,16 +177,25 @@ def master_command(savepoint: Path | None, metrics_port: int) -> list[str]:
         "--job-classname",
         "org.apache.flink.statefun.flink.core.StatefulFunctionsJob",
         *dynamic_settings,
-        *metrics_port_setting(metrics_port),
+        *metrics_settings(metrics_port),
     ]
     if savepoint:
         command += ["--fromSavepoint", str(savepoint), "--allowNonRestoredState"]
     return command
 
 
-def metrics_port_setting(port: int) -> list[str]:
-    """Flink's Prometheus reporter's port for this process (processes.flink_metrics_ports)."""
-    return ["-D", f"metrics.reporter.prom.port={port}"]
+def metrics_settings(port: int) -> list[str]:
+    """The Prometheus reporter of this process: local/loopback-reporter/ (Flink's reporter on
+    127.0.0.1) instead of flink-conf.yaml's, on its own port (processes.flink_metrics_ports)."""
+    build_flink_plugins()
+    return [
+        "-D",
+        "metrics.reporter.prom.factory.class=workshop.metrics.LoopbackPrometheusReporterFactory",
+        "-D",
+        "metrics.reporter.prom.host=127.0.0.1",
+        "-D",
+        f"metrics.reporter.prom.port={port}",
+    ]
 
 
 def worker_command(name: str, metrics_port: int) -> list[str]:
@@ -168,7 +210,7 @@ def worker_command(name: str, metrics_port: int) -> list[str]:
         "--configDir",
         str(CONF),
         *dynamic_settings,
-        *metrics_port_setting(metrics_port),
+        *metrics_settings(metrics_port),
     ]
 
 

@@ -16,6 +16,7 @@ CONF = RUN / "conf"
 LOGS = RUN / "logs"
 KAFKA_DATA = RUN / "kafka-data"
 FLINK_TMP = RUN / "flink-tmp"
+FLINK_PLUGINS = RUN / "plugins"  # FLINK_PLUGINS_DIR (jvm.build_flink_plugins)
 PROMETHEUS_DATA = RUN / "prometheus-data"
 SUPERVISORD_CONF = RUN / "supervisord.conf"
 SUPERVISORD_SOCK = RUN / "supervisord.sock"
@@ -27,6 +28,7 @@ RUNTIME_SOURCES = REPO / "statefun-runtime"  # the one module.yaml and flink-con
 INGRESS_GUARD_SOURCES = RUNTIME_SOURCES / "ingress-guard"
 PROMETHEUS_SOURCES = REPO / "prometheus"  # the scrape configuration and rules (Docker's too)
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+LOOPBACK_REPORTER_SOURCES = Path(__file__).resolve().parent / "loopback-reporter"  # Flink's reporter on 127.0.0.1
 COMPOSE_FILE = REPO / "docker-compose.yml"
 
 PYTHON = sys.executable  # the venv python the launcher runs with also runs the Python services

@@ -17,11 +17,11 @@ from collections.abc import Callable
 from pathlib import Path
 from string import Template
 
-import fetch
 import jvm
 from layout import (
     CONF,
     FLINK_METRICS_PORT,
+    FLINK_PLUGINS,
     FLINK_REST,
     KAFKA_PORT,
     LOGS,
@@ -132,7 +132,7 @@ def services_environment() -> dict[str, str]:
     environment["KAFKA_BOOTSTRAP"] = f"127.0.0.1:{KAFKA_PORT}"
     environment["PYTHONUNBUFFERED"] = "1"  # so the logs show prints as they happen
     # Where Flink finds its Prometheus reporter (Flink's scripts set this to <flink>/plugins).
-    environment["FLINK_PLUGINS_DIR"] = str(fetch.flink_plugins_dir())
+    environment["FLINK_PLUGINS_DIR"] = str(FLINK_PLUGINS)
     return environment
 
 

@@ -29,7 +29,7 @@ import kafka_topics
 from docker_workshop import ROOT, DockerWorkshop, docker_ready, edit
 from entities_pb2 import Alert, ConfirmFraud, CustomThreshold, Transaction
 from expectations import QUIET_SECONDS, account, alerted, merchant_scoring, score, send_transaction, settle_all
-from local_workshop import Producer, TopicReader, prometheus, rest, wait_for
+from local_workshop import Producer, TopicReader, prometheus, rest, transactions_lag, wait_for
 from scratch import copy_of_the_repository
 
 pytestmark = pytest.mark.docker
@@ -391,6 +391,12 @@ def test_the_savepoint_exercise_as_the_readme_tells_it(workshop, producer, alert
     calm = Transaction(account=confirmed, merchant=merchant_scoring(4, 10), amount=0)
     settle_all(producer, alerts, {"docker-saved-fraud": (calm, score(calm, fraud_count=1))})
     probe_threshold(producer, alerts, custom, 12)
+
+    # 2's advice first: the traffic stopped and drained, so nothing is processed after the
+    # savepoint (what is would be read again after the restore, and alert twice)
+    workshop.compose("stop", "simulator")
+    wait_for("the job to have read every transaction", lambda: transactions_lag() == 0, 60)
+    alerts.read_until_quiet(QUIET_SECONDS / 3, ALERT_TIMEOUT)
 
     # 1-2: the job id and the savepoint, with curl as in the README
     name = take_savepoint(workshop)

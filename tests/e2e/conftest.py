@@ -6,7 +6,7 @@ import pytest
 
 import kafka_topics
 from local_workshop import LAUNCHER, LocalWorkshop, Producer, TopicReader
-from processes import port_open
+from processes import flink_metrics_ports, port_open
 
 # The settings the expectations in these tests are computed with.
 THRESHOLD = 40
@@ -37,7 +37,7 @@ def workshop():
         yield local
     finally:
         local.down(volumes=True)
-    listening = [port for port in (8000, 8001, 9090, 9249, 9250) if port_open(port)]
+    listening = [port for port in (8000, 8001, 9090, *flink_metrics_ports(1).values()) if port_open(port)]
     assert listening == [], f"`down` left something listening on 127.0.0.1:{listening}"
 
 

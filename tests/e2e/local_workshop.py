@@ -219,6 +219,20 @@ class TopicReader:
                 self.records.extend(batch)
         return self.records
 
+    def read_until_quiet(self, seconds: float, timeout: float):
+        """Read until nothing new has arrived for `seconds` (the traffic has drained)."""
+        last = {"count": -1, "since": time.monotonic()}
+
+        def quiet():
+            for batch in self._consumer.poll(timeout_ms=500).values():
+                self.records.extend(batch)
+            if len(self.records) != last["count"]:
+                last.update(count=len(self.records), since=time.monotonic())
+            return time.monotonic() - last["since"] >= seconds
+
+        wait_for(f"no new record for {seconds} s", quiet, timeout, interval=0)
+        return self.records
+
     def close(self) -> None:
         self._consumer.close()
 

@@ -10,6 +10,7 @@ import time
 import psutil
 
 import kafka_topics
+import processes
 from conftest import THRESHOLD
 from entities_pb2 import Alert, ConfirmFraud, CustomThreshold, DeadLetter, Transaction
 from expectations import (
@@ -202,9 +203,6 @@ def test_a_savepoint_restores_counts_and_thresholds_without_reprocessing(worksho
     assert scores[strict_after] == score(threshold_probe)
 
 
-FLINK_REPORTER_PORTS = {9249, 9250}  # master's and worker's (local/processes.py flink_metrics_ports)
-
-
 def test_every_listening_port_of_the_local_mode_is_on_loopback(workshop):
     supervisord = psutil.Process(int((ROOT / ".local-run" / "supervisord.pid").read_text()))
     listening = []
@@ -214,14 +212,9 @@ def test_every_listening_port_of_the_local_mode_is_on_loopback(workshop):
                 listening.append(connection.laddr)
     ports = {address.port for address in listening}
     print(f"\n{len(listening)} listening sockets, ports {sorted(ports)}")
-    assert {8000, 8001, 8002, 9090, 9092} | FLINK_REPORTER_PORTS <= ports
-    # The one exception: Flink 1.16's Prometheus reporter has no bind-address setting and
-    # listens on every interface (flink-conf.yaml, README "Watch the pipeline").
-    beyond_loopback = [
-        address
-        for address in listening
-        if address.ip not in ("127.0.0.1", "::1", "::ffff:127.0.0.1") and address.port not in FLINK_REPORTER_PORTS
-    ]
+    # Flink's Prometheus reporters too: the loopback reporter (local/loopback-reporter/)
+    assert {8000, 8001, 8002, 9090, 9092, *processes.flink_metrics_ports(1).values()} <= ports
+    beyond_loopback = [address for address in listening if address.ip not in ("127.0.0.1", "::1", "::ffff:127.0.0.1")]
     assert beyond_loopback == []
 
 

@@ -1,12 +1,14 @@
 """local/: the Docker-free launcher's options and what it renders, without starting anything."""
 
 import argparse
+import zipfile
 
 import monitoring
 import pytest
 import yaml
 
 import contract
+import jvm
 import kafka_topics
 import layout
 import options
@@ -236,3 +238,34 @@ def test_without_a_prometheus_program_up_says_how_to_install_it_and_goes_on(monk
     assert monitoring.prometheus_program(say=said.append) is None
     assert said == [monitoring.INSTALL_HINT]
     assert "apt-get install prometheus" in said[0] and "brew install prometheus" in said[0]
+
+
+def test_a_compiled_jar_carries_its_service_files_and_is_built_once_per_source(tmp_path, monkeypatch):
+    """As the loopback reporter needs: Flink finds a reporter factory through META-INF/services."""
+    monkeypatch.setattr(jvm, "RUN", tmp_path / "run")
+    sources = tmp_path / "src"
+    (sources / "example").mkdir(parents=True)
+    (sources / "example" / "Hello.java").write_text("package example; public final class Hello {}\n")
+    (sources / "META-INF" / "services").mkdir(parents=True)
+    (sources / "META-INF" / "services" / "java.lang.Runnable").write_text("example.Hello\n")
+
+    jar = jvm.compiled_jar("hello", sources, [])
+    with zipfile.ZipFile(jar) as archive:
+        assert sorted(archive.namelist()) == ["META-INF/services/java.lang.Runnable", "example/Hello.class"]
+    assert jvm.compiled_jar("hello", sources, []) == jar  # unchanged source: the same build
+    (sources / "example" / "Hello.java").write_text("package example; public final class Hello { int x; }\n")
+    assert jvm.compiled_jar("hello", sources, []) != jar
+
+
+def test_the_docker_free_flink_processes_name_the_loopback_reporter_on_127_0_0_1(monkeypatch):
+    monkeypatch.setattr(jvm, "build_flink_plugins", lambda: None)
+    flags = jvm.metrics_settings(9250)
+    settings = dict(value.split("=", 1) for flag, value in zip(flags[::2], flags[1::2], strict=True) if flag == "-D")
+    assert settings["metrics.reporter.prom.host"] == "127.0.0.1"
+    assert settings["metrics.reporter.prom.port"] == "9250"
+    factory = settings["metrics.reporter.prom.factory.class"]
+    services = (
+        layout.LOOPBACK_REPORTER_SOURCES / "META-INF/services/org.apache.flink.metrics.reporter.MetricReporterFactory"
+    )
+    assert services.read_text().split() == [factory]  # Flink finds the factory through this file
+    assert (layout.LOOPBACK_REPORTER_SOURCES / (factory.replace(".", "/") + ".java")).is_file()
