@@ -4,21 +4,12 @@ import argparse
 import os
 import re
 import shutil
-import sys
 
 from layout import SERVICES
 
-# ALERT_DELIVERY's values: module.yaml's Kafka egress delivery (statefun-runtime/alert-delivery.sh
-# writes it there, in this mode as in Docker's; a test checks that the two lists agree).
+# ALERT_DELIVERY's values: module.yaml's Kafka egress delivery (statefun-runtime/module-settings.sh
+# writes it there and refuses any other; a test checks that the two lists agree).
 ALERT_DELIVERIES = ("exactly-once", "at-least-once")
-
-
-def alert_delivery(environment: dict[str, str]) -> str:
-    """ALERT_DELIVERY from the environment (default exactly-once); anything else stops `up` here."""
-    delivery = environment.get("ALERT_DELIVERY") or ALERT_DELIVERIES[0]
-    if delivery not in ALERT_DELIVERIES:
-        sys.exit(f"ALERT_DELIVERY={delivery} is not a delivery: use exactly-once (the default) or at-least-once")
-    return delivery
 
 
 def flink_settings(args: argparse.Namespace) -> dict[str, str]:

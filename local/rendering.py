@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -66,11 +67,12 @@ def local_only_flink_settings() -> dict[str, str]:
     }
 
 
-def render_runtime_config(module_yaml: Path, settings: dict[str, str], alert_delivery: str) -> None:
+def render_runtime_config(module_yaml: Path, settings: dict[str, str], module_settings: dict[str, str]) -> None:
     """module.yaml and flink-conf.yaml for local mode, into .local-run/conf.
 
     `settings` (the launcher's --checkpoint-interval and --flink-setting) come last, so they win;
-    `alert_delivery` (ALERT_DELIVERY) goes into module.yaml by the Docker image's own script.
+    `module_settings` (ALERT_DELIVERY, CALL_TIMEOUT) go into module.yaml by the Docker image's
+    own script.
     """
     sources = {
         "module.yaml": module_yaml.read_text(),
@@ -89,23 +91,39 @@ def render_runtime_config(module_yaml: Path, settings: dict[str, str], alert_del
     CONF.mkdir(parents=True, exist_ok=True)
     for name, text in rendered.items():
         (CONF / name).write_text(text)
-    set_alert_delivery(CONF / "module.yaml", alert_delivery)
+    write_module_settings(CONF / "module.yaml", module_settings)
     # Flink logs to stdout; supervisord appends it to .local-run/logs/<service>.log.
     shutil.copyfile(RUNTIME_SOURCES / "log4j-console.properties", CONF / "log4j-console.properties")
 
 
-def set_alert_delivery(module_yaml: Path, delivery: str) -> None:
-    """The egress's delivery, written by statefun-runtime/alert-delivery.sh: the same script
-    as the Docker image runs, so that both modes read ALERT_DELIVERY alike."""
-    result = run_alert_delivery_script(module_yaml, delivery)
+# The environment variables that statefun-runtime/module-settings.sh writes into module.yaml.
+MODULE_SETTINGS = ("ALERT_DELIVERY", "CALL_TIMEOUT")
+
+
+def module_settings(environment: dict[str, str]) -> dict[str, str]:
+    """ALERT_DELIVERY and CALL_TIMEOUT from the environment, checked by the script that will
+    write them (on a copy of module.yaml), so that a bad value stops `up` before anything starts
+    and with the Docker image's own message."""
+    settings = {name: environment.get(name, "") for name in MODULE_SETTINGS}
+    with tempfile.TemporaryDirectory() as folder:
+        trial = Path(folder) / "module.yaml"
+        shutil.copyfile(RUNTIME_SOURCES / "module.yaml", trial)
+        write_module_settings(trial, settings)
+    return settings
+
+
+def write_module_settings(module_yaml: Path, settings: dict[str, str]) -> None:
+    """Written by statefun-runtime/module-settings.sh: the same script as the Docker image
+    runs, so that both modes read ALERT_DELIVERY and CALL_TIMEOUT alike."""
+    result = run_module_settings_script(module_yaml, settings)
     if result.returncode != 0:
         sys.exit(result.stderr.strip())
 
 
-def run_alert_delivery_script(module_yaml: Path, delivery: str) -> subprocess.CompletedProcess:
+def run_module_settings_script(module_yaml: Path, settings: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["bash", str(RUNTIME_SOURCES / "alert-delivery.sh"), str(module_yaml)],
-        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "ALERT_DELIVERY": delivery},
+        ["bash", str(RUNTIME_SOURCES / "module-settings.sh"), str(module_yaml)],
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **settings},
         capture_output=True,
         text=True,
     )

@@ -64,7 +64,7 @@ def up(args: argparse.Namespace) -> int:
     args.taskmanagers = options.taskmanagers(args)
     if (args.parallelism or 1) > args.taskmanagers:
         sys.exit(f"--parallelism {args.parallelism} needs as many task slots: --taskmanagers {args.parallelism}")
-    alert_delivery = options.alert_delivery(dict(os.environ))
+    module_settings = rendering.module_settings(dict(os.environ))  # a bad value stops here
     metrics_ports = processes.flink_metrics_ports(args.taskmanagers)
     ports = [port for port in SERVICE_PORTS if port != PROMETHEUS_PORT] + list(metrics_ports.values())
     busy = [port for port in ports if port_open(port)]
@@ -82,7 +82,7 @@ def up(args: argparse.Namespace) -> int:
             f"Port {PROMETHEUS_PORT} on 127.0.0.1 is taken (another Prometheus?); `up --no-prometheus` runs without ours"
         )
     layout.prepare_run_folder()
-    rendering.render_runtime_config(Path(args.module), options.flink_settings(args), alert_delivery)
+    rendering.render_runtime_config(Path(args.module), options.flink_settings(args), module_settings)
     rendering.render_prometheus_config(metrics_ports)
     server_properties = rendering.write_kafka_config()
     jvm.format_kafka_storage_once(server_properties)
@@ -108,8 +108,12 @@ def up(args: argparse.Namespace) -> int:
         print(f"  master restores the job from {savepoint}")
     if functions != FUNCTIONS:
         print(f"  python-worker runs {functions / 'main.py'}")
-    if alert_delivery != options.ALERT_DELIVERIES[0]:
-        print(f"  alerts are delivered {alert_delivery} (ALERT_DELIVERY): readers drop repeats by transaction id")
+    if module_settings["ALERT_DELIVERY"] not in ("", options.ALERT_DELIVERIES[0]):
+        delivery = module_settings["ALERT_DELIVERY"]
+        print(f"  alerts are delivered {delivery} (ALERT_DELIVERY): readers drop repeats by transaction id")
+    if module_settings["CALL_TIMEOUT"]:
+        timeout = module_settings["CALL_TIMEOUT"]
+        print(f"  calls to python-worker may take {timeout} (CALL_TIMEOUT): a debug setting, unset it to measure")
 
     ready = processes.wait_until(
         {

@@ -193,9 +193,9 @@ def test_master_and_worker_run_the_one_runtime_config():
     # Where the official image looks: every /opt/statefun/modules/<dir>/module.yaml, and Flink's conf dir.
     module = re.search(r"^COPY --chown=9999:9999 module\.yaml (/opt/statefun/modules/[\w-]+/module\.yaml)$", text, re.M)
     assert module and re.search(r"^USER 9999:9999$", text, re.M)  # the runtime's user may rewrite it
-    # ALERT_DELIVERY is written into that file before the image's own entry point runs.
-    assert f"/bin/bash /opt/statefun/alert-delivery.sh {module[1]} && exec /bin/bash /docker-entry-point.sh" in text
-    assert re.search(r"^COPY alert-delivery\.sh /opt/statefun/alert-delivery\.sh$", text, re.M)
+    # ALERT_DELIVERY and CALL_TIMEOUT are written into that file before the image's own entry point runs.
+    assert f"/bin/bash /opt/statefun/module-settings.sh {module[1]} && exec /bin/bash /docker-entry-point.sh" in text
+    assert re.search(r"^COPY module-settings\.sh /opt/statefun/module-settings\.sh$", text, re.M)
     assert re.search(r"^COPY flink-conf\.yaml log4j-console\.properties /opt/flink/conf/$", text, re.M)
     assert runtime_config_files() == ["statefun-runtime/flink-conf.yaml", "statefun-runtime/module.yaml"]
 
@@ -208,6 +208,7 @@ def test_master_and_worker_find_each_other_and_share_the_state_folders():
             "ROLE": role,
             "MASTER_HOST": conf["jobmanager.rpc.address"],
             "ALERT_DELIVERY": "${ALERT_DELIVERY:-exactly-once}",  # both read module.yaml: they must agree
+            "CALL_TIMEOUT": "${CALL_TIMEOUT:-}",
         }
         assert set(spec["volumes"]) == {"./savepoint-dir:/savepoint-dir", "./checkpoint-dir:/checkpoint-dir"}
     assert conf["jobmanager.rpc.address"] == "master"
@@ -247,11 +248,13 @@ def test_the_name_python_worker_leads_to_the_load_balancer_and_it_to_every_repli
     assert f"./{HAPROXY_CFG.relative_to(ROOT)}:/usr/local/etc/haproxy/haproxy.cfg:ro" in balancer["volumes"]
 
 
-def test_the_load_balancer_outwaits_the_runtimes_call_timeout():
+def test_the_load_balancer_outwaits_the_runtimes_longest_call_timeout():
     assert http_endpoint()["transport"]["timeouts"]["call"] == "1 min"
+    longest = 3600  # CALL_TIMEOUT's limit (statefun-runtime/module-settings.sh; tests/local checks it)
+    assert "up to an hour" in (ROOT / "statefun-runtime" / "module-settings.sh").read_text()
     for side in ("client", "server"):
-        [seconds] = re.findall(rf"^\s+timeout {side} (\d+)s$", HAPROXY_CFG.read_text(), flags=re.MULTILINE)
-        assert int(seconds) > 60
+        [(number, unit)] = re.findall(rf"^\s+timeout {side} (\d+)(s|m)$", HAPROXY_CFG.read_text(), flags=re.MULTILINE)
+        assert int(number) * (60 if unit == "m" else 1) > longest
 
 
 # --- python-worker and the simulator -------------------------------------------------------
@@ -349,3 +352,14 @@ def test_every_file_a_dockerfile_copies_passes_its_dockerignore():
                         if fnmatch.fnmatch(name, pattern):
                             included = rule.startswith("!")
                     assert included, f"{folder}/Dockerfile copies {name}, which {folder}/.dockerignore leaves out"
+
+
+def test_python_worker_lb_forwards_to_the_containers_or_to_a_worker_on_the_host():
+    """README "Debug a function": PYTHON_WORKER=host, one variable; anything else stops HAProxy."""
+    balancer = services()[LOAD_BALANCER]
+    assert balancer["environment"] == {"PYTHON_WORKER": "${PYTHON_WORKER:-containers}"}
+    assert balancer["extra_hosts"] == ["host.docker.internal:host-gateway"]
+    config = HAPROXY_CFG.read_text()
+    branches = re.findall(r'^\.(?:if|elif) streq\("\$PYTHON_WORKER",(\w+)\)$', config, flags=re.MULTILINE)
+    assert branches == ["containers", "host"]
+    assert re.search(r'^\.else\n\s+\.alert "PYTHON_WORKER=\$PYTHON_WORKER: use containers', config, flags=re.MULTILINE)

@@ -1,9 +1,12 @@
 """The checked-in VS Code launch configuration runs python-worker as `make up` does, in one process."""
 
+import ipaddress
 import json
 import pathlib
 import re
 import socket
+
+import pytest
 
 import config
 import layout
@@ -13,9 +16,12 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 LAUNCH = ROOT / ".vscode" / "launch.json"
 
 
-def launch_configuration() -> dict:
+DOCKER_FREE, DOCKER = "python-worker (main.py)", "python-worker for Docker (main.py on port 8010)"
+
+
+def launch_configuration(name: str = DOCKER_FREE) -> dict:
     text = re.sub(r"^\s*//.*$", "", LAUNCH.read_text(), flags=re.M)  # VS Code's JSON allows comments
-    [configuration] = json.loads(text)["configurations"]
+    [configuration] = [c for c in json.loads(text)["configurations"] if c["name"] == name]
     return configuration
 
 
@@ -23,11 +29,25 @@ def resolve(path: str) -> pathlib.Path:
     return pathlib.Path(path.replace("${workspaceFolder}", str(ROOT)))
 
 
-def test_it_runs_main_py_from_its_folder_with_the_venv_of_make_setup():
-    configuration = launch_configuration()
+@pytest.mark.parametrize("name", [DOCKER_FREE, DOCKER])
+def test_it_runs_main_py_from_its_folder_with_the_venv_of_make_setup(name):
+    configuration = launch_configuration(name)
     assert resolve(configuration["program"]) == layout.FUNCTIONS / "main.py"
     assert resolve(configuration["cwd"]) == layout.FUNCTIONS
     assert resolve(configuration["python"]) == ROOT / ".venv" / "bin" / "python"
+
+
+def test_the_docker_one_serves_where_python_worker_lb_forwards_with_the_same_settings_otherwise():
+    docker, local = launch_configuration(DOCKER)["env"], launch_configuration(DOCKER_FREE)["env"]
+    settings = config.from_environment(docker)
+    assert settings.workers == 1
+    assert (
+        f"server host host.docker.internal:{settings.port}\n"
+        in (ROOT / "docker/python-worker-lb/haproxy.cfg").read_text()
+    )
+    assert settings.port != layout.PYTHON_WORKER_PORT  # python-worker-lb holds 127.0.0.1:8000
+    assert ipaddress.ip_address(settings.bind_address).is_private  # Docker's bridge, not every interface
+    assert {k: v for k, v in docker.items() if k not in ("BIND_ADDRESS", "PORT")} == local
 
 
 def test_its_settings_are_valid_and_those_make_up_gives_python_worker_in_one_process(monkeypatch):

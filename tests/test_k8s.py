@@ -79,9 +79,11 @@ def test_python_worker_takes_the_settings_compose_passes():
 @pytest.mark.parametrize("role", ["master", "worker"])
 def test_the_runtime_roles_are_started_as_compose_starts_them(role):
     environment = {variable["name"]: variable["value"] for variable in containers()[role]["env"]}
-    # Kubernetes mounts module.yaml read-only from the ConfigMap: the delivery is set there.
+    # Kubernetes mounts module.yaml read-only from the ConfigMap: its settings are set there.
     assert environment == {
-        name: value for name, value in compose()[role]["environment"].items() if name != "ALERT_DELIVERY"
+        name: value
+        for name, value in compose()[role]["environment"].items()
+        if name not in ("ALERT_DELIVERY", "CALL_TIMEOUT")
     }
 
 

@@ -16,6 +16,7 @@ survived.
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -24,6 +25,7 @@ import urllib.parse
 import urllib.request
 
 import pytest
+from test_debug_setup import DOCKER, launch_configuration
 
 import kafka_topics
 from docker_workshop import ROOT, DockerWorkshop, docker_ready, edit
@@ -38,6 +40,7 @@ ENVIRONMENT = {"FRAUD_THRESHOLD": "-1"}  # every transaction alerts
 HOST_PORTS = (8000, 8001, 8002, 8404, 9090, 9092)
 START_TIMEOUT = 600  # a cold first build of the project's images included
 ALERT_TIMEOUT = 180
+PAUSE_SECONDS = 75  # a breakpoint held past the runtime's default call timeout (1 min)
 RECOVERY_TIMEOUT = 300  # a lost TaskManager: restarted by its policy, then the job restores
 RATE = 50  # transactions per second of the steady traffic
 
@@ -343,28 +346,35 @@ def test_prometheus_scrapes_flink_each_python_worker_and_the_balancer(workshop):
     assert prometheus("/api/v1/query", query="haproxy_backend_active_servers")["result"]
 
 
-def test_alert_delivery_reaches_the_runtimes_module_yaml_and_a_bad_value_stops_it_first(workshop):
-    """ALERT_DELIVERY as compose passes it to the runtime's entry point (run as the image's user;
-    ROLE=nobody then stops the image's own entry point at once, after ours has run)."""
+def test_module_settings_reach_the_runtimes_module_yaml_and_a_bad_value_stops_it_first(workshop):
+    """ALERT_DELIVERY and CALL_TIMEOUT as compose passes them to the runtime's entry point (run
+    as the image's user; ROLE=nobody then stops the image's own entry point at once, after ours
+    has run)."""
 
-    def entry_point(delivery: str) -> subprocess.CompletedProcess:
+    def entry_point(**settings: str) -> subprocess.CompletedProcess:
         return subprocess.run(
             ["docker", "compose", "run", "--rm", "--no-deps", "-e", "ROLE=nobody", "worker"],
             cwd=workshop.folder,
-            env={**workshop.environment, "ALERT_DELIVERY": delivery},
+            env={**workshop.environment, **settings},
             capture_output=True,
             text=True,
             timeout=120,
         )
 
-    chosen = entry_point("at-least-once")
-    assert "Alerts and dead letters are delivered at-least-once (ALERT_DELIVERY)." in chosen.stdout + chosen.stderr
-    assert "unknown role" in (chosen.stdout + chosen.stderr).lower()  # and then the image's entry point ran
-    refused = entry_point("exactly_once")
-    output = refused.stdout + refused.stderr
-    assert refused.returncode == 64, output
-    assert "ALERT_DELIVERY=exactly_once is not a delivery: use exactly-once (the default) or at-least-once" in output
-    assert "unknown role" not in output.lower()
+    chosen = entry_point(ALERT_DELIVERY="at-least-once", CALL_TIMEOUT="30min")
+    output = chosen.stdout + chosen.stderr
+    assert "Alerts and dead letters are delivered at-least-once (ALERT_DELIVERY)." in output
+    assert "Calls to the functions may take 30min (CALL_TIMEOUT)" in output
+    assert "unknown role" in output.lower()  # and then the image's entry point ran
+    for settings, message in (
+        ({"ALERT_DELIVERY": "exactly_once"}, "ALERT_DELIVERY=exactly_once is not a delivery: use exactly-once"),
+        ({"CALL_TIMEOUT": "2h"}, "CALL_TIMEOUT=2h is not a call timeout: use whole seconds or minutes up to an hour"),
+    ):
+        refused = entry_point(**settings)
+        output = refused.stdout + refused.stderr
+        assert refused.returncode == 64, output
+        assert message in output
+        assert "unknown role" not in output.lower()
 
 
 def test_a_crashed_taskmanager_is_restarted_by_its_policy_and_alerts_stay_exactly_once(workshop, producer, alerts):
@@ -489,6 +499,80 @@ def test_scaled_out_from_a_savepoint_a_lost_python_worker_replica_loses_and_dupl
     busy = sorted(served.values(), reverse=True)
     assert busy[1] > 0, f"only one replica served calls: {served}"
     assert busy[1] > busy[0] / 4, f"the calls are not spread over the replicas: {served}"
+
+
+def host_worker(workshop, bridge: str, log) -> subprocess.Popen:
+    """python-worker as README "Debug a function" starts it on the host for the Docker mode: the
+    checked-in launch configuration's settings, on this engine's bridge address."""
+    settings = {**launch_configuration(DOCKER)["env"], **ENVIRONMENT, "BIND_ADDRESS": bridge}
+    with log.open("w") as output:  # a file, not a pipe: nobody reads it until the end
+        return subprocess.Popen(
+            [str(ROOT / ".venv" / "bin" / "python"), "main.py"],
+            cwd=workshop.folder / "statefun-functions",
+            env={"PATH": "/usr/bin:/bin", **settings},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def answers(url: str) -> str | None:
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:
+            return response.read().decode()
+    except OSError:
+        return None
+
+
+def invocations(metrics_page: str) -> float:
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics_page.splitlines()
+        if line.startswith("python_worker_invocation_seconds_count")
+    )
+
+
+def test_a_python_worker_on_the_host_serves_the_runtime_and_may_pause_past_the_call_timeout(
+    workshop, producer, alerts, tmp_path
+):
+    """README "Debug a function" with Docker: PYTHON_WORKER=host sends the runtime's calls to a
+    python-worker on the host, with the merchant service's real scores; CALL_TIMEOUT lets it
+    stop (SIGSTOP, as a debugger holds it at a breakpoint) past the default call timeout
+    without a failed call or a job restart. (The last test before `down`: it leaves the
+    workshop on the host's worker.)"""
+    bridge = workshop.docker("network", "inspect", "bridge", "--format", "{{(index .IPAM.Config 0).Gateway}}")
+    worker = host_worker(workshop, bridge, tmp_path / "python-worker.log")
+    try:
+        wait_for("the host's python-worker to answer", lambda: answers(f"http://{bridge}:8010/health"), 30)
+        workshop.compose("up", "-d", settings={"PYTHON_WORKER": "host", "CALL_TIMEOUT": "3min"}, timeout=START_TIMEOUT)
+        wait_for("the job to run with CALL_TIMEOUT", running_job, 180)
+        assert "Calls to the functions may take 3min (CALL_TIMEOUT)" in workshop.log("worker")
+        failures = job_failures()
+
+        risky = Transaction(merchant=merchant_scoring(90, 100), amount=2000)
+        served = {account(f"on-host-{n}"): score(risky) for n in range(5)}
+        for transaction_id in served:
+            send_transaction(producer, transaction_id, risky)
+        producer.flush()
+        records = alerts.read_until("the host's alerts", lambda rs: set(served) <= set(alerted(rs, "on-host-")), 180)
+        scores = {Alert.FromString(r.value).transaction_id: Alert.FromString(r.value).score for r in records}
+        assert {i: scores[i] for i in served} == served  # the merchant service's scores, not the fallback's
+        assert invocations(answers(f"http://{bridge}:8010/metrics")) >= 5 * 4  # the calls came to this process
+
+        worker.send_signal(signal.SIGSTOP)
+        try:
+            traffic, sent = steady_traffic(producer, "paused", 20)
+            traffic.join()
+            time.sleep(PAUSE_SECONDS)  # the breakpoint, held: the runtime's calls wait
+        finally:
+            worker.send_signal(signal.SIGCONT)
+        assert_each_alerted_once(alerts, "paused", sent, ALERT_TIMEOUT)
+        assert_each_alerted_once(alerts, "on-host", list(served), QUIET_SECONDS)
+        assert job_failures() == failures, "the job failed and restarted while python-worker was paused"
+    finally:
+        worker.send_signal(signal.SIGCONT)
+        worker.terminate()
+        worker.wait(timeout=30)
+    assert "fallback" not in (tmp_path / "python-worker.log").read_text()
 
 
 def test_compose_down_v_leaves_no_container_volume_or_listener(workshop, producer, alerts):

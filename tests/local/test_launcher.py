@@ -56,7 +56,7 @@ def test_a_bad_option_is_refused_with_what_is_expected(argv, capsys):
 def test_the_rendered_flink_conf_ends_with_the_command_lines_settings(tmp_path, monkeypatch):
     monkeypatch.setattr(rendering, "CONF", tmp_path)
     rendering.render_runtime_config(
-        layout.RUNTIME_SOURCES / "module.yaml", {"execution.checkpointing.interval": "2s"}, "exactly-once"
+        layout.RUNTIME_SOURCES / "module.yaml", {"execution.checkpointing.interval": "2s"}, {}
     )
     conf = yaml.safe_load((tmp_path / "flink-conf.yaml").read_text())  # YAML: the last duplicate key wins
     assert conf["execution.checkpointing.interval"] == "2s"
@@ -76,53 +76,87 @@ def egress_delivery(module_yaml) -> str:
     return egress["deliverySemantic"]["type"]
 
 
+def rendered_module_lines(tmp_path, monkeypatch, name: str, settings: dict[str, str]) -> list[str]:
+    monkeypatch.setattr(rendering, "CONF", tmp_path / name)
+    rendering.render_runtime_config(layout.RUNTIME_SOURCES / "module.yaml", {}, settings)
+    return (tmp_path / name / "module.yaml").read_text().splitlines()
+
+
+def changed_lines(before: list[str], after: list[str]) -> list[tuple[str, str]]:
+    return [pair for pair in zip(before, after, strict=True) if pair[0] != pair[1]]
+
+
 def test_alert_delivery_at_least_once_changes_the_egress_line_and_nothing_else(tmp_path, monkeypatch):
     renders = {}
     for delivery in options.ALERT_DELIVERIES:
-        monkeypatch.setattr(rendering, "CONF", tmp_path / delivery)
-        rendering.render_runtime_config(layout.RUNTIME_SOURCES / "module.yaml", {}, delivery)
+        renders[delivery] = rendered_module_lines(tmp_path, monkeypatch, delivery, {"ALERT_DELIVERY": delivery})
         assert egress_delivery(tmp_path / delivery / "module.yaml") == delivery
-        renders[delivery] = (tmp_path / delivery / "module.yaml").read_text().splitlines()
-    changed = [pair for pair in zip(*renders.values(), strict=True) if pair[0] != pair[1]]
-    assert changed == [("    type: exactly-once  # ALERT_DELIVERY", "    type: at-least-once  # ALERT_DELIVERY")]
+    assert changed_lines(*renders.values()) == [
+        ("    type: exactly-once  # ALERT_DELIVERY", "    type: at-least-once  # ALERT_DELIVERY")
+    ]
 
 
-def test_a_bad_alert_delivery_stops_up_before_anything_starts(monkeypatch):
+def test_call_timeout_raises_the_call_and_read_timeouts_and_nothing_else(tmp_path, monkeypatch):
+    default = rendered_module_lines(tmp_path, monkeypatch, "default", {})
+    debug = rendered_module_lines(tmp_path, monkeypatch, "debug", {"CALL_TIMEOUT": "30min"})
+    assert changed_lines(default, debug) == [
+        ("      call: 1 min  # CALL_TIMEOUT", "      call: 30min  # CALL_TIMEOUT"),
+        ("      read: 10 s  # CALL_TIMEOUT", "      read: 30min  # CALL_TIMEOUT"),
+    ]
+    [endpoint] = [
+        d for d in yaml.safe_load_all((tmp_path / "debug" / "module.yaml").read_text()) if d and "http" in d["kind"]
+    ]
+    assert endpoint["spec"]["transport"]["timeouts"] == {"call": "30min", "read": "30min"}
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("ALERT_DELIVERY", "exactly_once", "is not a delivery: use exactly-once (the default) or at-least-once"),
+        ("CALL_TIMEOUT", "2h", "is not a call timeout: use whole seconds or minutes up to an hour, e.g. 30min"),
+        ("CALL_TIMEOUT", "30 min", "is not a call timeout: use whole seconds or minutes up to an hour, e.g. 30min"),
+        ("CALL_TIMEOUT", "3601s", "is not a call timeout: use whole seconds or minutes up to an hour, e.g. 30min"),
+    ],
+)
+def test_a_bad_module_setting_stops_up_before_anything_starts(monkeypatch, name, value, message):
     monkeypatch.setattr(workshop, "supervisord_pid", lambda: None)
     monkeypatch.setattr(workshop, "port_open", lambda port: pytest.fail("up went past the settings' check"))
-    monkeypatch.setenv("ALERT_DELIVERY", "exactly_once")
+    monkeypatch.setenv(name, value)
     with pytest.raises(SystemExit) as refused:
         workshop.main(["up"])
-    assert str(refused.value.code) == (
-        "ALERT_DELIVERY=exactly_once is not a delivery: use exactly-once (the default) or at-least-once"
-    )
-    assert options.alert_delivery({}) == options.alert_delivery({"ALERT_DELIVERY": ""}) == "exactly-once"
+    assert str(refused.value.code) == f"{name}={value} {message}"
 
 
-def test_the_docker_images_script_takes_the_launchers_values_and_refuses_the_same_way(tmp_path):
-    """statefun-runtime/alert-delivery.sh is what both modes run; options.py checks first."""
+def test_unset_module_settings_keep_module_yamls_own():
+    assert rendering.module_settings({}) == {"ALERT_DELIVERY": "", "CALL_TIMEOUT": ""}
+    assert rendering.module_settings({"CALL_TIMEOUT": "60min"})["CALL_TIMEOUT"] == "60min"
+
+
+def test_the_docker_images_script_takes_every_delivery_the_launcher_names(tmp_path):
+    """statefun-runtime/module-settings.sh is what both modes run: one list of deliveries."""
     module = tmp_path / "module.yaml"
     for delivery in options.ALERT_DELIVERIES:
         module.write_text((layout.RUNTIME_SOURCES / "module.yaml").read_text())
-        assert rendering.run_alert_delivery_script(module, delivery).returncode == 0
+        assert rendering.run_module_settings_script(module, {"ALERT_DELIVERY": delivery}).returncode == 0
         assert egress_delivery(module) == delivery
-    refused = rendering.run_alert_delivery_script(module, "exactly_once")
-    assert refused.returncode == 64
-    with pytest.raises(SystemExit) as launcher_refusal:
-        options.alert_delivery({"ALERT_DELIVERY": "exactly_once"})
-    assert refused.stderr.strip() == launcher_refusal.value.code
 
 
-def test_a_module_yaml_without_the_mark_keeps_its_delivery_unless_another_is_asked_for(tmp_path):
+def test_a_module_yaml_without_the_marks_keeps_its_settings_unless_others_are_asked_for(tmp_path):
     """An older or generated module.yaml (without comments) runs as it is by default."""
     module = tmp_path / "module.yaml"
-    unmarked = (layout.RUNTIME_SOURCES / "module.yaml").read_text().replace("  # ALERT_DELIVERY", "")
+    unmarked = (
+        (layout.RUNTIME_SOURCES / "module.yaml")
+        .read_text()
+        .replace("  # ALERT_DELIVERY", "")
+        .replace("  # CALL_TIMEOUT", "")
+    )
     module.write_text(unmarked)
-    assert rendering.run_alert_delivery_script(module, "exactly-once").returncode == 0
+    assert rendering.run_module_settings_script(module, {"ALERT_DELIVERY": "exactly-once"}).returncode == 0
     assert module.read_text() == unmarked
-    refused = rendering.run_alert_delivery_script(module, "at-least-once")
-    assert refused.returncode == 64 and "no line marked '# ALERT_DELIVERY'" in refused.stderr
-    assert module.read_text() == unmarked
+    for name, value in (("ALERT_DELIVERY", "at-least-once"), ("CALL_TIMEOUT", "30min")):
+        refused = rendering.run_module_settings_script(module, {name: value})
+        assert refused.returncode == 64 and f"no line marked '# {name}'" in refused.stderr
+        assert module.read_text() == unmarked
 
 
 def test_kafka_runs_with_composes_settings_but_its_listeners_and_folders():
