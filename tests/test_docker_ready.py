@@ -30,7 +30,7 @@ def test_a_changed_stand_in_file_changes_its_digest(tmp_path, monkeypatch):
 
 
 def test_no_stand_in_names_one_machine_architecture():
-    """README "Platforms": the same Dockerfiles build on arm64 (Debian's JDK folders end in the architecture)."""
+    """docs/platforms.md: the same Dockerfiles build on arm64 (Debian's JDK folders end in the architecture)."""
     for dockerfile in (ROOT / "docker" / "standins").glob("*/Dockerfile"):
         text = dockerfile.read_text()
         for architecture in ("amd64", "x86_64", "arm64", "aarch64"):

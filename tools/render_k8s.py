@@ -62,7 +62,7 @@ def kustomization() -> str:
     resources = "".join(f"  - {name}\n" for name in MANIFESTS)
     return (
         HEADER.format(sources="the Dockerfiles and requirements the images are built from")
-        + "# Deploy with: kubectl apply -k k8s/   (after pushing the images, see README)\n"
+        + "# Deploy with: kubectl apply -k k8s/   (after pushing the images, see docs/beyond-one-machine.md)\n"
         + "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: statefun-workshop\n"
         + f"resources:\n{resources}"
         + "# Point these at your registry: kustomize edit set image statefun-workshop/runtime=<registry>/...\n"

@@ -469,7 +469,7 @@ def test_an_edit_of_main_py_and_a_restart_of_python_worker_lose_and_duplicate_no
 def test_scaled_out_from_a_savepoint_a_lost_python_worker_replica_loses_and_duplicates_nothing(
     workshop, producer, alerts
 ):
-    """README "Beyond one machine": parallelism 2 on two TaskManagers, two python-worker
+    """docs/beyond-one-machine.md: parallelism 2 on two TaskManagers, two python-worker
     replicas behind python-worker-lb; one replica is killed under traffic."""
     scaled = {"SAVEPOINT": f"savepoint-dir/{take_savepoint(workshop)}", "PARALLELISM": "2"}
     workshop.compose("up", "-d", "--scale", "python-worker=2", settings=scaled, timeout=START_TIMEOUT)

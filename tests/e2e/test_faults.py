@@ -1,4 +1,4 @@
-"""The promises of the README's "Guarantees", proven on the real runtime under faults.
+"""The promises of docs/guarantees.md, proven on the real runtime under faults.
 
 Run alone with `make test-faults`. Each test prints its counts.
 """

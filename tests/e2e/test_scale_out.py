@@ -56,7 +56,7 @@ def running_at(parallelism: int) -> None:
 
 
 def rescale(workshop: LocalWorkshop, parallelism: int) -> None:
-    """The README's way: a savepoint, then the job again from it at another parallelism."""
+    """docs/beyond-one-machine.md's way: a savepoint, then the job again from it at another parallelism."""
     savepoint = workshop.take_savepoint().removeprefix("file:")
     workshop.down()
     log_before = len(workshop.log("master"))  # the log file outlives `down`
