@@ -548,7 +548,7 @@ def test_a_python_worker_on_the_host_serves_the_runtime_and_may_pause_past_the_c
         assert "Calls to the functions may take 3min (CALL_TIMEOUT)" in workshop.log("worker")
         failures = job_failures()
 
-        risky = Transaction(merchant=merchant_scoring(90, 100), amount=2000)
+        risky = Transaction(account=account("on-host"), merchant=merchant_scoring(90, 100), amount=2000)
         served = {account(f"on-host-{n}"): score(risky) for n in range(5)}
         for transaction_id in served:
             send_transaction(producer, transaction_id, risky)
