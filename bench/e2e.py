@@ -169,6 +169,16 @@ VARIANTS = {
             "statefun.async.max-per-task": "256",
         },
     ),
+    # Flink 1.16's changelog state backend over the heap: each checkpoint uploads the state
+    # changes since the last one instead of a full copy of the heap (materialized every 10 min).
+    "changelog": Variant(
+        "the changelog state backend over the heap (incremental checkpoints of the heap's changes)",
+        flink={
+            "state.backend.changelog.enabled": "true",
+            "state.backend.changelog.storage": "filesystem",
+            "dstl.dfs.base-path": (ROOT / "checkpoint-dir" / "changelog").as_uri(),
+        },
+    ),
     "hashmap": Variant(
         "state on the heap (HashMapStateBackend) instead of RocksDB",
         flink={"state.backend": "hashmap", "state.backend.incremental": "false"},
