@@ -25,7 +25,7 @@ import urllib.parse
 import urllib.request
 
 import pytest
-from test_debug_setup import DOCKER, launch_configuration
+from test_debug_setup import DOCKER, launch_configuration, resolve
 
 import kafka_topics
 from docker_workshop import ROOT, DockerWorkshop, docker_ready, edit
@@ -501,14 +501,16 @@ def test_scaled_out_from_a_savepoint_a_lost_python_worker_replica_loses_and_dupl
     assert busy[1] > busy[0] / 4, f"the calls are not spread over the replicas: {served}"
 
 
-def host_worker(workshop, bridge: str, log) -> subprocess.Popen:
+def host_worker(bridge: str, log) -> subprocess.Popen:
     """python-worker as README "Debug a function" starts it on the host for the Docker mode: the
-    checked-in launch configuration's settings, on this engine's bridge address."""
-    settings = {**launch_configuration(DOCKER)["env"], **ENVIRONMENT, "BIND_ADDRESS": bridge}
+    checked-in launch configuration's program, folder and settings, on this engine's bridge
+    address. (The repository's main.py, not the workshop copy's, which an earlier test edited.)"""
+    configuration = launch_configuration(DOCKER)
+    settings = {**configuration["env"], **ENVIRONMENT, "BIND_ADDRESS": bridge}
     with log.open("w") as output:  # a file, not a pipe: nobody reads it until the end
         return subprocess.Popen(
-            [str(ROOT / ".venv" / "bin" / "python"), "main.py"],
-            cwd=workshop.folder / "statefun-functions",
+            [str(resolve(configuration["python"])), str(resolve(configuration["program"]))],
+            cwd=resolve(configuration["cwd"]),
             env={"PATH": "/usr/bin:/bin", **settings},
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -540,7 +542,7 @@ def test_a_python_worker_on_the_host_serves_the_runtime_and_may_pause_past_the_c
     without a failed call or a job restart. (The last test before `down`: it leaves the
     workshop on the host's worker.)"""
     bridge = workshop.docker("network", "inspect", "bridge", "--format", "{{(index .IPAM.Config 0).Gateway}}")
-    worker = host_worker(workshop, bridge, tmp_path / "python-worker.log")
+    worker = host_worker(bridge, tmp_path / "python-worker.log")
     try:
         wait_for("the host's python-worker to answer", lambda: answers(f"http://{bridge}:8010/health"), 30)
         workshop.compose("up", "-d", settings={"PYTHON_WORKER": "host", "CALL_TIMEOUT": "3min"}, timeout=START_TIMEOUT)
