@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reproduces BENCHMARKS.md.   bench/run.sh setup | endpoint | e2e | latency | full | short
 #   setup     bench/.venv-fast (as shipped, plus the bench tools), bench/.venv-pinned (protobuf 3.20.3) and wrk (apt)
-#   full      endpoint (3 rounds) + end to end as shipped (250..3000 tx/s, 15 s warm-up + 60 s a step)
+#   full      endpoint (3 rounds) + end to end as shipped (300..3000 tx/s after 60 s of priming,
+#             15 s warm-up + 60 s a step)
 #             + latency + plot
 #   latency   payment -> alert below capacity: as shipped, with the old 10 s checkpoints, and
 #             ALERT_DELIVERY=at-least-once, at 150, 300 and 600 tx/s (BENCHMARKS.md 1b, ~12 min)

@@ -32,6 +32,7 @@ from docker_workshop import ROOT, DockerWorkshop, docker_ready, edit
 from entities_pb2 import Alert, ConfirmFraud, CustomThreshold, Transaction
 from expectations import QUIET_SECONDS, account, alerted, merchant_scoring, score, send_transaction, settle_all
 from local_workshop import Producer, TopicReader, prometheus, rest, transactions_lag, wait_for
+from prometheus_text import total
 from scratch import copy_of_the_repository
 
 pytestmark = pytest.mark.docker
@@ -526,11 +527,7 @@ def answers(url: str) -> str | None:
 
 
 def invocations(metrics_page: str) -> float:
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in metrics_page.splitlines()
-        if line.startswith("python_worker_invocation_seconds_count")
-    )
+    return total(metrics_page, "python_worker_invocation_seconds_count")
 
 
 def test_a_python_worker_on_the_host_serves_the_runtime_and_may_pause_past_the_call_timeout(

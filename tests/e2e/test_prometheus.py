@@ -7,12 +7,12 @@ import urllib.parse
 import urllib.request
 
 import yaml
-from prometheus_client.parser import text_string_to_metric_families
 
 import kafka_topics
 from entities_pb2 import Transaction
 from expectations import ALERT_TIMEOUT, account, merchant_scoring, send_transaction
 from local_workshop import ROOT, prometheus, rest, wait_for
+from prometheus_text import samples
 
 PYTHON_WORKER_METRICS = "http://127.0.0.1:8000/metrics"
 FUNCTIONS = ("transaction-manager", "counter", "merchant", "threshold", "model")
@@ -25,19 +25,14 @@ SENT_BY_FUNCTIONS_PER_TRANSACTION = 8
 
 def python_worker_samples() -> dict[tuple, float]:
     with urllib.request.urlopen(PYTHON_WORKER_METRICS, timeout=10) as response:
-        text = response.read().decode()
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
+        return samples(response.read().decode())
 
 
 def python_worker_invocations() -> dict[str, float]:
     """Per function, summed over python-worker's processes by its /metrics."""
-    samples = python_worker_samples()
+    counts = python_worker_samples()
     name = "python_worker_invocation_seconds_count"
-    return {f: samples.get((name, (("function", f"ververica/{f}"),)), 0.0) for f in FUNCTIONS}
+    return {f: counts.get((name, (("function", f"ververica/{f}"),)), 0.0) for f in FUNCTIONS}
 
 
 def messages_sent_by_functions() -> float:

@@ -7,7 +7,6 @@ import urllib.request
 
 import metrics
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from test_merchant_client import serve as serve_answers
 from test_server import start_worker, wait_until_healthy
 
@@ -16,15 +15,7 @@ from contract import METRICS_PATH, MODEL, STATEFUN_PATH, TRANSACTION_MANAGER
 from entities_pb2 import FeatureVector
 from harness import address, to_function, typed
 from merchant_client import MerchantScoreUnavailable
-
-
-def samples(text: str) -> dict[tuple, float]:
-    """{(sample name, sorted labels): value} of a Prometheus text exposition."""
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
+from prometheus_text import samples
 
 
 def value(text: str, name: str, **labels) -> float:
