@@ -5,7 +5,7 @@
 #             15 s warm-up + 60 s a step)
 #             + latency + plot
 #   latency   payment -> alert below capacity: as shipped, with the old 10 s checkpoints, and
-#             ALERT_DELIVERY=at-least-once, at 150, 300 and 600 tx/s (BENCHMARKS.md 1b, ~12 min)
+#             ALERT_DELIVERY=at-least-once, at 150, 300 and 600 tx/s (BENCHMARKS.md 1b, ~15 min, each primed for 60 s)
 #   e2e       bench/e2e.py with its options, e.g. e2e --variants shipped hashmap --rates 1200 (--list)
 #   short     what CI can afford (< 3 min): the equivalence test, endpoint baseline vs best
 #             (1 round, 4 s), end to end as shipped at 250 and 1000 tx/s (5 + 10 s steps)
