@@ -181,7 +181,8 @@ VARIANTS = {
     ),
     # The changelog's checkpoints carry every change since the last materialization (every
     # 10 minutes by default), so they grew to 122 MB over 2d's 120 s run: materializing
-    # every minute bounds them.
+    # every minute bounds them. Measured in five pairs against shipped (BENCHMARKS.md 2f): no
+    # gain beyond the machine's spread between runs, so not kept.
     "changelog-materialize-1min": Variant(
         "the changelog state backend, the heap materialized every minute",
         flink={
