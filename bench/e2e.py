@@ -83,6 +83,13 @@ class Variant:
     scale: tuple = ()  # more of local/workshop.py up's options: scale-out, --no-prometheus
 
 
+# Flink 1.16's changelog state backend over the heap, its changes kept beside the checkpoints.
+CHANGELOG = {
+    "state.backend.changelog.enabled": "true",
+    "state.backend.changelog.storage": "filesystem",
+    "dstl.dfs.base-path": (ROOT / "checkpoint-dir" / "changelog").as_uri(),
+}
+
 VARIANTS = {
     "shipped": Variant("flink-conf.yaml, module.yaml and python-worker exactly as shipped"),
     # Shipped since 2026-12-03: checkpoints every 1 s (before: 10 s, the checkpoints-10s variant).
@@ -173,11 +180,7 @@ VARIANTS = {
     # changes since the last one instead of a full copy of the heap (materialized every 10 min).
     "changelog": Variant(
         "the changelog state backend over the heap (incremental checkpoints of the heap's changes)",
-        flink={
-            "state.backend.changelog.enabled": "true",
-            "state.backend.changelog.storage": "filesystem",
-            "dstl.dfs.base-path": (ROOT / "checkpoint-dir" / "changelog").as_uri(),
-        },
+        flink=CHANGELOG,
     ),
     # The changelog's checkpoints carry every change since the last materialization (every
     # 10 minutes by default), so they grew to 122 MB over 2d's 120 s run: materializing
@@ -185,12 +188,7 @@ VARIANTS = {
     # gain beyond the machine's spread between runs, so not kept.
     "changelog-materialize-1min": Variant(
         "the changelog state backend, the heap materialized every minute",
-        flink={
-            "state.backend.changelog.enabled": "true",
-            "state.backend.changelog.storage": "filesystem",
-            "dstl.dfs.base-path": (ROOT / "checkpoint-dir" / "changelog").as_uri(),
-            "state.backend.changelog.periodic-materialize.interval": "1min",
-        },
+        flink={**CHANGELOG, "state.backend.changelog.periodic-materialize.interval": "1min"},
     ),
     "hashmap": Variant(
         "state on the heap (HashMapStateBackend) instead of RocksDB",
