@@ -9,7 +9,7 @@ GENERATED := statefun-functions/entities_pb2.py simulator/entities_pb2.py statef
 	simulator/entities_pb2.pyi
 SERVICE ?=
 
-.PHONY: k8s check-k8s help setup check lint format typecheck test test-unit test-e2e test-faults test-docker docker-ready docker-down-engine proto check-generated check-docker images check-images bench-setup bench bench-short lock up down status logs restart stop clean
+.PHONY: k8s check-k8s help setup check lint format typecheck test test-unit test-e2e test-faults test-docker docker-ready docker-down-engine proto check-generated check-docker images check-images bench-setup bench bench-short lock up down fresh status logs restart stop clean
 
 help:
 	@echo "make setup              create .venv with the pinned dependencies"
@@ -27,6 +27,7 @@ help:
 	@echo "make up [SAVEPOINT=..] [FUNCTIONS=..] [PARALLELISM=2 [PARTITIONS=2] [TASKMANAGERS=N]]"
 	@echo "                        run the whole workshop locally, without Docker (FUNCTIONS: another statefun-functions folder)"
 	@echo "make down | status | logs [SERVICE=..] | restart SERVICE=.. | stop SERVICE=.."
+	@echo "make fresh              forget the checkpoints: the next start (either mode) begins with empty state"
 	@echo "make bench | bench-short  the benchmarks of BENCHMARKS.md (~50 min | ~3 min); make bench-setup: their venvs"
 	@echo "make proto              regenerate the Python code (and type stubs) of protobuf/entities.proto"
 	@echo "make check-generated | check-images | check-docker"
@@ -177,6 +178,11 @@ down status:
 
 logs:
 	$(PY) local/workshop.py logs --follow $(SERVICE)
+
+# Both modes: every start resumes the newest checkpoint (statefun-runtime/last-state.sh), so
+# empty state is asked for. Needs nothing but bash: the Docker path has no .venv.
+fresh:
+	@bash statefun-runtime/last-state.sh --forget checkpoint-dir
 
 restart stop:
 	@test -n "$(SERVICE)" || { echo "usage: make $@ SERVICE=python-worker"; exit 2; }

@@ -16,7 +16,17 @@ import zipfile
 from pathlib import Path
 
 import fetch  # local/fetch.py, beside this file
-from layout import CONF, FLINK_PLUGINS, INGRESS_GUARD_SOURCES, KAFKA_DATA, LOGS, LOOPBACK_REPORTER_SOURCES, RUN
+from layout import (
+    CONF,
+    FLINK_PLUGINS,
+    INGRESS_GUARD_SOURCES,
+    KAFKA_DATA,
+    LAST_STATE,
+    LOGS,
+    LOOPBACK_REPORTER_SOURCES,
+    RUN,
+    TOPIC_IDS_SOURCES,
+)
 from rendering import kafka_heap_options
 
 # Java 17 closes the JDK internals that Flink 1.16 (and Kryo) reach into. This is the
@@ -158,12 +168,32 @@ def flink_jvm_options(service: str) -> list[str]:
 
 
 def master_command(savepoint: Path | None, metrics_port: int) -> list[str]:
-    """The JobManager, which also runs the StateFun job (application mode).
+    """The JobManager, which also runs the StateFun job (application mode), behind
+    statefun-runtime/last-state.sh as in the Docker image: every start of master, supervisord's
+    restarts included, resumes the newest completed checkpoint unless given a savepoint.
 
     The StateFun image starts StatefulFunctionsClusterEntryPoint, but that class insists on
     /opt/flink/lib/statefun-flink-core.jar and /opt/statefun/modules. Flink's own
     StandaloneApplicationClusterEntryPoint runs the same job class from the classpath.
     """
+    return [*last_state_command(), *jobmanager_command(savepoint, metrics_port)]
+
+
+def last_state_command() -> list[str]:
+    """last-state.sh with its settings, as the Docker image's ENV gives them."""
+    topic_ids = compiled_jar("topic-ids", TOPIC_IDS_SOURCES, sorted(fetch.flink_lib_dir().glob("*.jar")))
+    return [
+        "env",
+        f"LAST_STATE_FLINK_CONF={CONF / 'flink-conf.yaml'}",
+        f"LAST_STATE_MODULE={CONF / 'module.yaml'}",
+        f"LAST_STATE_CLASSPATH={os.pathsep.join([str(topic_ids), flink_classpath()])}",
+        f"LAST_STATE_JAVA={java()}",
+        "bash",
+        str(LAST_STATE),
+    ]
+
+
+def jobmanager_command(savepoint: Path | None, metrics_port: int) -> list[str]:
     memory_flags, dynamic_settings = bash_java_utils("GET_JM_RESOURCE_PARAMS")
     command = [
         java(),

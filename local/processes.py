@@ -19,11 +19,13 @@ from string import Template
 
 import jvm
 from layout import (
+    CHECKPOINT_DIR,
     CONF,
     FLINK_METRICS_PORT,
     FLINK_PLUGINS,
     FLINK_REST,
     KAFKA_PORT,
+    LAST_STATE,
     LOGS,
     MERCHANT_SERVICE_PORT,
     PROMETHEUS_DATA,
@@ -205,6 +207,22 @@ def running_job() -> str | None:
     except (OSError, ValueError, KeyError, http.client.HTTPException):
         pass
     return None
+
+
+def last_state() -> str:
+    """What master's last start began with: the last line statefun-runtime/last-state.sh
+    wrote into its log (a checkpoint resumed, a savepoint, or empty state and why)."""
+    log = LOGS / "master.log"
+    lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+    said = [line for line in lines if line.startswith("last-state: ")]
+    return said[-1] if said else "last-state: master has not started yet"
+
+
+def forget_checkpoints() -> int:
+    """The checkpoints removed (`make fresh`, `down -v`), by the script that owns the folder."""
+    result = subprocess.run(["bash", str(LAST_STATE), "--forget", str(CHECKPOINT_DIR)], capture_output=True, text=True)
+    print((result.stdout + result.stderr).rstrip())
+    return result.returncode
 
 
 def create_topics(partitions: int = 1) -> None:

@@ -129,6 +129,7 @@ def up(args: argparse.Namespace) -> int:
         print("Look at the logs: local/workshop.py logs <service>; stop with: local/workshop.py down")
         return 1
     job = running_job()
+    print(f"  {processes.last_state()}")
     print(f"""
 Up in {time.monotonic() - started:.0f} s. Job {job} is RUNNING.
   Flink web UI      {FLINK_REST}
@@ -152,11 +153,13 @@ def down(args: argparse.Namespace) -> int:
             return 1
     print("Stopped." if pid else "Not running.")
     if args.volumes:
-        # Like `docker compose down -v`: forget Kafka's topics and Flink's scratch files.
-        # checkpoint-dir/ and savepoint-dir/ stay: they are the repository's folders in both modes.
+        # Like `docker compose down -v`: forget Kafka's topics, Flink's scratch files and the
+        # checkpoints, which only make sense with those topics (`make fresh` forgets only them).
+        # savepoint-dir/ stays: savepoints are kept until you delete them, in both modes.
         for folder in (KAFKA_DATA, FLINK_TMP, PROMETHEUS_DATA):
             shutil.rmtree(folder, ignore_errors=True)
         print(f"Removed {KAFKA_DATA}, {FLINK_TMP} and {PROMETHEUS_DATA}")
+        return processes.forget_checkpoints()
     return 0
 
 
@@ -167,6 +170,7 @@ def status(args: argparse.Namespace) -> int:
     print(supervisorctl("status").stdout.rstrip())
     job = running_job()
     print(f"StateFun job: {job + ' RUNNING' if job else 'not running'}   (web UI {FLINK_REST})")
+    print(processes.last_state())
     return 0
 
 

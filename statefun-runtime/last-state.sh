@@ -1,0 +1,126 @@
+#!/bin/bash
+# State lasts: which state the StateFun job starts with, decided just before the JobManager
+# starts, in both modes (the Dockerfile's entry point for master, local/jvm.py's master command).
+#
+#   last-state.sh COMMAND [ARGS...]     decide, then exec the JobManager's COMMAND ARGS
+#     LAST_STATE_FLINK_CONF   the flink-conf.yaml the job runs: its state.checkpoints.dir
+#     LAST_STATE_MODULE       the module.yaml the job runs: its Kafka address and ingress topics
+#     LAST_STATE_CLASSPATH    the runtime's jars and topic-ids.jar (KafkaTopicIds)
+#     LAST_STATE_JAVA         the java to run KafkaTopicIds with (default: java on PATH)
+#   last-state.sh --forget CHECKPOINT_DIR   remove the checkpoints (`make fresh`, `down -v`)
+#
+# The rule, as the Flink Kubernetes operator's last-state upgrade has it:
+# - ARGS with a savepoint (-s PATH): that savepoint, as given.
+# - Otherwise the newest completed checkpoint (a chk-N folder with its _metadata) in the
+#   checkpoint folder, given to Flink like a savepoint, with -n (allowNonRestoredState) as a
+#   savepoint start has it: Flink's own restore, state and Kafka offsets together.
+# - Empty state when there is none, or when the ingress topics are not the ones the checkpoints
+#   read (recreated since, e.g. by `docker compose down -v`): their offsets would point into
+#   topics that no longer exist. The topics' ids, recorded in kafka-topics beside the
+#   checkpoints, tell (KafkaTopicIds.java).
+# Every start says which, in a line that begins with "last-state:" (the JobManager's log;
+# `make up` and `make status` repeat it). Folders of earlier jobs go once a newer one holds the
+# state, so the folder keeps at most two jobs' checkpoints (flink-conf.yaml retains one each).
+set -euo pipefail
+
+say() {
+  echo "last-state: $*"
+}
+
+# Folders whose files no process can be writing any more: the checkpoints of earlier jobs.
+remove_job_folders_except() {
+  local keep=$1 folder
+  for folder in "$checkpoints"/*/; do
+    folder=${folder%/}
+    if [ "$folder" != "$keep" ] && [ -d "$folder" ]; then
+      rm -rf -- "$folder"
+    fi
+  done
+}
+
+# A topic that both the record and Kafka know, with another id now. A topic only one of them
+# knows is no obstacle: an ingress added since starts where its consumer group is, one taken
+# out is not read.
+topics_recreated() {
+  local topic id recorded
+  while read -r topic id; do
+    recorded=$(awk -v topic="$topic" '$1 == topic { print $2 }' "$record")
+    if [ -n "$recorded" ] && [ "$recorded" != "$id" ]; then
+      return 0
+    fi
+  done <<<"$current_topics"
+  return 1
+}
+
+if [ "${1:-}" = "--forget" ]; then
+  checkpoints=${2:?usage: last-state.sh --forget CHECKPOINT_DIR}
+  # A JobManager answering on its REST port is using the folder: forgetting under it would
+  # leave the running job without the checkpoints it restores from after a failure.
+  if (exec 3<>/dev/tcp/127.0.0.1/8001) 2>/dev/null; then
+    echo "a workshop is running (127.0.0.1:8001 answers): stop it first (make down, or docker compose down)" >&2
+    exit 1
+  fi
+  mkdir -p "$checkpoints"
+  remove_job_folders_except ""
+  rm -f -- "$checkpoints/kafka-topics"
+  say "forgot the checkpoints in $checkpoints: the next start begins with empty state (savepoints stay)"
+  exit 0
+fi
+
+flink_conf=${LAST_STATE_FLINK_CONF:?set LAST_STATE_FLINK_CONF}
+module=${LAST_STATE_MODULE:?set LAST_STATE_MODULE}
+classpath=${LAST_STATE_CLASSPATH:?set LAST_STATE_CLASSPATH}
+java=${LAST_STATE_JAVA:-java}
+# A local folder (file://...), the last setting of the key winning as in Flink's own parser.
+checkpoints=$(sed -n 's#^state\.checkpoints\.dir: *file://\([^ #]*\).*#\1#p' "$flink_conf" | tail -n 1)
+if [ -z "$checkpoints" ]; then
+  echo "last-state: $flink_conf has no state.checkpoints.dir of the form file:///folder" >&2
+  exit 64
+fi
+
+if [ $# -eq 0 ]; then
+  echo "usage: last-state.sh COMMAND [ARGS...]" >&2
+  exit 64
+fi
+
+has_savepoint=false
+for arg in "$@"; do
+  case "$arg" in -s | --fromSavepoint) has_savepoint=true ;; esac
+done
+
+# The ingress topics and the broker, as module.yaml names them (one broker for all ingresses).
+mapfile -t topics < <(sed -n 's/^ *- topic: *\([^ #]*\).*/\1/p' "$module")
+bootstrap=$(sed -n 's/^ *address: *\([^ #]*\).*/\1/p' "$module" | head -n 1)
+if ! current_topics=$("$java" -cp "$classpath" workshop.statefun.KafkaTopicIds "$bootstrap" "${topics[@]}"); then
+  say "cannot read the topics' ids from Kafka at $bootstrap; starting again soon" >&2
+  exit 1
+fi
+
+mkdir -p "$checkpoints"
+record="$checkpoints/kafka-topics"
+newest=$(ls -1t "$checkpoints"/*/chk-*/_metadata 2>/dev/null | head -n 1 || true)
+restore=()
+
+if $has_savepoint; then
+  say "starting from the savepoint given (-s), not from a checkpoint"
+  remove_job_folders_except "${newest:+$(dirname "$(dirname "$newest")")}"
+elif [ -z "$newest" ]; then
+  say "no completed checkpoint in $checkpoints: starting with empty state"
+  remove_job_folders_except ""
+elif [ ! -f "$record" ]; then
+  say "the checkpoints in $checkpoints have no record of the Kafka topics they read" \
+    "(kafka-topics): starting with empty state and removing them"
+  remove_job_folders_except ""
+elif ! topics_recreated; then
+  chk=$(dirname "$newest")
+  say "resuming the newest completed checkpoint $chk (taken $(date -u -r "$newest" '+%Y-%m-%d %H:%M:%S UTC'))"
+  restore=(-s "$chk" -n)
+  remove_job_folders_except "$(dirname "$chk")"
+else
+  say "the checkpoints in $checkpoints read other Kafka topics than these (recreated since, e.g. by" \
+    "\`down -v\`): starting with empty state and removing them"
+  remove_job_folders_except ""
+fi
+printf '%s\n' "$current_topics" > "$record"
+
+exec "$@" "${restore[@]}"
