@@ -117,6 +117,9 @@ def supervisord_conf(program_specs: dict[str, dict]) -> str:
                 # % is supervisord's interpolation
                 command=shlex.join(spec["command"]).replace("%", "%%"),
                 autostart=str(spec["autostart"]).lower(),
+                # master exits 0 only when last-state.sh refuses the state it would resume:
+                # starting it again would say the same (compose's on-failure does not either).
+                autorestart="unexpected" if name == "master" else "true",
                 priority=spec["priority"],
             )
         )
@@ -246,7 +249,11 @@ def wait_until(checks: dict[str, Callable[[], bool]], started: float) -> bool:
     pending = dict(checks)
     last_report = time.monotonic()
     while pending:
-        fatal = [name for name, state in program_states().items() if state == "FATAL" and name != "simulator"]
+        states = program_states()
+        if states.get("master") == "EXITED":
+            print(f"master did not start the job: {last_state()}")
+            return False
+        fatal = [name for name, state in states.items() if state == "FATAL" and name != "simulator"]
         if fatal:
             for name in fatal:
                 print(f"{name} keeps exiting; the end of {LOGS / (name + '.log')}:")

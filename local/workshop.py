@@ -9,6 +9,9 @@ Run it with the repository's virtualenv python (it needs supervisor, PyYAML and 
     .venv/bin/python local/workshop.py restart SERVICE
     .venv/bin/python local/workshop.py down [-v]
 
+Every `up` without --savepoint resumes the newest completed checkpoint in checkpoint-dir/
+(statefun-runtime/last-state.sh); `down -v`, or `make fresh` while it is down, starts empty.
+
 Services (the docker-compose names): kafka-broker (127.0.0.1:9092, controller :9093),
 master (Flink JobManager running the StateFun job; REST + web UI on 127.0.0.1:8001),
 worker (Flink TaskManager; more with --taskmanagers: worker-2, ...), python-worker
@@ -269,7 +272,8 @@ def parser() -> argparse.ArgumentParser:
         "-v",
         "--volumes",
         action="store_true",
-        help="also delete Kafka's data (topics, offsets), Flink's scratch files and Prometheus's data",
+        help="also delete Kafka's data (topics, offsets), the checkpoints (the next up starts with empty "
+        "state), Flink's scratch files and Prometheus's data",
     )
     stop.set_defaults(run=down)
     commands.add_parser("status", help="show what runs").set_defaults(run=status)

@@ -52,17 +52,35 @@ topics_recreated() {
   return 1
 }
 
+# The functions python-worker serves, a typename a line, from its GET /health at the host and
+# port of module.yaml's endpoint; bash's /dev/tcp, as neither curl nor wget is everywhere.
+served_functions() {
+  local address host port answer
+  address=$(sed -n 's#^ *urlPathTemplate: *http://\([^/ ]*\).*#\1#p' "$module" | head -n 1)
+  host=${address%%:*} port=${address##*:}
+  for _ in $(seq 30); do
+    if answer=$( (exec 3<>"/dev/tcp/$host/$port" && printf 'GET /health HTTP/1.0\r\nHost: %s\r\n\r\n' "$host" >&3 &&
+      cat <&3) 2>/dev/null) && [[ $answer == *'"functions"'* ]]; then
+      grep -o '"[A-Za-z0-9_.-]*/[A-Za-z0-9_.-]*"' <<<"${answer##*$'\r\n\r\n'}" | tr -d '"' | sort
+      return 0
+    fi
+    sleep 1
+  done
+  return 1
+}
+
 if [ "${1:-}" = "--forget" ]; then
   checkpoints=${2:?usage: last-state.sh --forget CHECKPOINT_DIR}
   # A JobManager answering on its REST port is using the folder: forgetting under it would
   # leave the running job without the checkpoints it restores from after a failure.
-  if (exec 3<>/dev/tcp/127.0.0.1/8001) 2>/dev/null; then
-    echo "a workshop is running (127.0.0.1:8001 answers): stop it first (make down, or docker compose down)" >&2
+  rest_port=$(sed -n 's/^rest\.port: *\([0-9]*\).*/\1/p' "$(dirname "$0")/flink-conf.yaml")
+  if (exec 3<>"/dev/tcp/127.0.0.1/${rest_port:-8001}") 2>/dev/null; then
+    echo "a workshop is running (127.0.0.1:${rest_port:-8001} answers): stop it first (make down, or docker compose down)" >&2
     exit 1
   fi
   mkdir -p "$checkpoints"
   remove_job_folders_except ""
-  rm -f -- "$checkpoints/kafka-topics"
+  rm -f -- "$checkpoints/kafka-topics" "$checkpoints/functions"
   say "forgot the checkpoints in $checkpoints: the next start begins with empty state (savepoints stay)"
   exit 0
 fi
@@ -96,8 +114,15 @@ if ! current_topics=$("$java" -cp "$classpath" workshop.statefun.KafkaTopicIds "
   exit 1
 fi
 
+# What python-worker serves now; unknown (empty) when it does not answer in time.
+if ! served=$(served_functions); then
+  served=""
+  say "python-worker did not answer at its /health: the functions are not compared with the checkpoint's"
+fi
+
 mkdir -p "$checkpoints"
 record="$checkpoints/kafka-topics"
+functions_record="$checkpoints/functions"
 newest=$(ls -1t "$checkpoints"/*/chk-*/_metadata 2>/dev/null | head -n 1 || true)
 restore=()
 
@@ -113,6 +138,19 @@ elif [ ! -f "$record" ]; then
   remove_job_folders_except ""
 elif ! topics_recreated; then
   chk=$(dirname "$newest")
+  # A function taken out of main.py since (an exercise's starting point): a message on its
+  # way to it in the checkpoint would get python-worker's 404 at every attempt, and fail and
+  # restart the job for ever. Say so once and stop (exit 0: no restart policy starts it again).
+  if [ -n "$served" ] && [ -f "$functions_record" ]; then
+    gone=$(comm -23 "$functions_record" <(printf '%s\n' "$served") | paste -sd ' ' -)
+    if [ -n "$gone" ]; then
+      say "not started: the newest checkpoint ($chk) holds state of $gone, which python-worker no" \
+        "longer serves. Either start with empty state (stop, \`make fresh\`, start again), or keep the" \
+        "state: start the version that serves it, stop the traffic, take a savepoint and start this" \
+        "version from it (SAVEPOINT=...: allowNonRestoredState lets the rest go)"
+      exit 0
+    fi
+  fi
   say "resuming the newest completed checkpoint $chk (taken $(date -u -r "$newest" '+%Y-%m-%d %H:%M:%S UTC'))"
   restore=(-s "$chk" -n)
   remove_job_folders_except "$(dirname "$chk")"
@@ -121,6 +159,9 @@ else
     "\`down -v\`): starting with empty state and removing them"
   remove_job_folders_except ""
 fi
-printf '%s\n' "$current_topics" > "$record"
+printf '%s\n' "$current_topics" >"$record"
+if [ -n "$served" ]; then
+  printf '%s\n' "$served" >"$functions_record"
+fi
 
 exec "$@" "${restore[@]}"

@@ -189,13 +189,20 @@ def test_master_and_worker_run_the_one_runtime_config():
     text = dockerfile("statefun-runtime")
     assert f"FROM apache/flink-statefun:{STATEFUN_VERSION} AS statefun\n" in text
     # The ingress guard that module.yaml configures is compiled into the image's lib/.
-    assert re.search(r"^COPY --from=ingress-guard /ingress-guard\.jar /opt/flink/lib/", text, re.M)
+    assert re.search(r"^COPY --from=java-sources /ingress-guard\.jar /opt/flink/lib/", text, re.M)
     # Where the official image looks: every /opt/statefun/modules/<dir>/module.yaml, and Flink's conf dir.
     module = re.search(r"^COPY --chown=9999:9999 module\.yaml (/opt/statefun/modules/[\w-]+/module\.yaml)$", text, re.M)
     assert module and re.search(r"^USER 9999:9999$", text, re.M)  # the runtime's user may rewrite it
-    # ALERT_DELIVERY and CALL_TIMEOUT are written into that file before the image's own entry point runs.
-    assert f"/bin/bash /opt/statefun/module-settings.sh {module[1]} && exec /bin/bash /docker-entry-point.sh" in text
-    assert re.search(r"^COPY module-settings\.sh /opt/statefun/module-settings\.sh$", text, re.M)
+    assert f"LAST_STATE_MODULE={module[1]} " in text
+    # ALERT_DELIVERY and CALL_TIMEOUT are written into that file before the image's own entry point
+    # runs; master's goes through last-state.sh, which picks the state it starts with.
+    assert '/bin/bash /opt/statefun/module-settings.sh \\"$LAST_STATE_MODULE\\" && ' in text
+    assert (
+        'then exec /bin/bash /opt/statefun/last-state.sh /bin/bash /docker-entry-point.sh \\"$@\\"; '
+        'else exec /bin/bash /docker-entry-point.sh \\"$@\\"; fi' in text
+    )
+    assert re.search(r"^COPY module-settings\.sh last-state\.sh /opt/statefun/$", text, re.M)
+    assert "LAST_STATE_FLINK_CONF=/opt/flink/conf/flink-conf.yaml " in text
     assert re.search(r"^COPY flink-conf\.yaml log4j-console\.properties /opt/flink/conf/$", text, re.M)
     assert runtime_config_files() == ["statefun-runtime/flink-conf.yaml", "statefun-runtime/module.yaml"]
 

@@ -434,6 +434,54 @@ def test_the_savepoint_exercise_as_the_readme_tells_it(workshop, producer, alert
     assert len(ids) == len(set(ids)), "a transaction was scored again after the restore"
 
 
+def test_state_lasts_through_down_up_and_a_recreated_master(workshop, producer, alerts):
+    """README "State lasts", with Docker: no SAVEPOINT, and the counts and thresholds come back
+    after `docker compose down` and `up -d`, after an `up -d` with another CALL_TIMEOUT (which
+    recreates master and worker), and after kill -9 of both Flink processes; transactions sent
+    just before each alert exactly once, the simulator's traffic running throughout."""
+    counted, strict = account("docker-lasting-counted"), account("docker-lasting-strict")
+    for _ in range(2):
+        producer.send(kafka_topics.CONFIRMED, counted, ConfirmFraud(account=counted).SerializeToString())
+    producer.send(kafka_topics.THRESHOLDS, strict, CustomThreshold(account=strict, threshold=13).SerializeToString())
+    producer.flush()
+    calm = Transaction(account=counted, merchant=merchant_scoring(4, 10), amount=0)
+    in_flight: list[str] = []
+
+    def state_is(stage: str) -> None:
+        settle_all(producer, alerts, {f"docker-lasting-{stage}": (calm, score(calm, fraud_count=2))})
+        probe_threshold(producer, alerts, strict, 13)
+
+    def state_is_back(stage: str) -> None:
+        wait_for("the job to run again", running_job, 180)
+        said = [line for line in workshop.log("master").splitlines() if "last-state: " in line]
+        assert said and "last-state: resuming the newest completed checkpoint" in said[-1], said[-1:]
+        state_is(stage)
+
+    def send_in_flight(tag: str) -> None:
+        traffic, sent = steady_traffic(producer, tag, 2 * RATE)
+        traffic.join()
+        in_flight.extend(sent)
+
+    state_is("before")
+    send_in_flight("lasting-down")
+    workshop.compose("down")
+    workshop.compose("up", "-d", timeout=START_TIMEOUT)
+    state_is_back("down-up")
+
+    send_in_flight("lasting-timeout")
+    workshop.compose("up", "-d", settings={"CALL_TIMEOUT": "3min"}, timeout=START_TIMEOUT)  # recreates master
+    state_is_back("call-timeout")
+
+    send_in_flight("lasting-kill")
+    workshop.crash("master")
+    workshop.crash("worker")
+    workshop.compose("up", "-d", timeout=START_TIMEOUT)  # CALL_TIMEOUT unset again: recreated too
+    state_is_back("kill-9")
+
+    for tag in ("lasting-down", "lasting-timeout", "lasting-kill"):
+        assert_each_alerted_once(alerts, tag, [t for t in in_flight if f"{tag}-" in t], ALERT_TIMEOUT)
+
+
 def test_an_edit_of_main_py_and_a_restart_of_python_worker_lose_and_duplicate_nothing(workshop, producer, alerts):
     wait_for("the job to run", running_job, 120)
     failures = job_failures()

@@ -10,7 +10,7 @@ import secrets
 import time
 
 import kafka_topics
-from entities_pb2 import Alert, FeatureVector, Transaction
+from entities_pb2 import Alert, ConfirmFraud, CustomThreshold, FeatureVector, Transaction
 from main import fraud_score
 from merchant_service import merchant_score
 
@@ -91,3 +91,36 @@ def settle_all(producer, alerts, probes: dict, timeout: float = ALERT_TIMEOUT) -
             if name not in settled
         }
         raise AssertionError(f"probes never got their expected scores: {unsettled}") from None
+
+
+# Alerts from the first confirmed fraud on (20 points each, plus 30-40 for the merchant).
+RISKY = merchant_scoring(60, 80)
+# 15-20 points: alerts only under a custom threshold below that.
+CALM = merchant_scoring(30, 40)
+
+
+def confirm(producer, holder: str) -> None:
+    producer.send(kafka_topics.CONFIRMED, holder, ConfirmFraud(account=holder).SerializeToString())
+
+
+def set_threshold(producer, holder: str, threshold: int) -> None:
+    producer.send(
+        kafka_topics.THRESHOLDS, holder, CustomThreshold(account=holder, threshold=threshold).SerializeToString()
+    )
+
+
+def expect(producer, alerts, stage: str, frauds: dict[str, int], custom_thresholds: list[str]) -> None:
+    """Probe each account until it scores as its fraud count, or its custom threshold, says.
+
+    `stage` keeps each stage's probe transaction ids apart from the others': they begin
+    with probe-<stage>-.
+    """
+    probes = {}
+    for holder, count in frauds.items():
+        probe = Transaction(account=holder, merchant=RISKY, amount=0)
+        probes[f"{stage}-{holder}-{count}"] = (probe, score(probe, fraud_count=count))
+    for holder in custom_thresholds:
+        probe = Transaction(account=holder, merchant=CALM, amount=0)
+        probes[f"{stage}-{holder}-threshold"] = (probe, score(probe))
+    producer.flush()
+    settle_all(producer, alerts, probes)

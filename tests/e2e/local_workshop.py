@@ -66,7 +66,7 @@ class LocalWorkshop:
     def __init__(self, environment: dict):
         self.environment = environment
 
-    def launcher(self, *args: str, timeout: float = 600) -> None:
+    def launcher(self, *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
         print(f"$ local/workshop.py {' '.join(args)}", file=sys.stderr, flush=True)
         result = subprocess.run(
             [sys.executable, str(LAUNCHER), *args],
@@ -77,7 +77,9 @@ class LocalWorkshop:
             text=True,
         )
         print(result.stdout, file=sys.stderr, flush=True)
-        assert result.returncode == 0, f"local/workshop.py {' '.join(args)} failed:\n{result.stdout[-3000:]}"
+        if check:
+            assert result.returncode == 0, f"local/workshop.py {' '.join(args)} failed:\n{result.stdout[-3000:]}"
+        return result
 
     def up(
         self,

@@ -7,18 +7,11 @@ README's savepoint exercise: savepoint, stop, start the other main.py from it.
 
 import pytest
 
-import kafka_topics
-from entities_pb2 import ConfirmFraud, CustomThreshold, Transaction
-from expectations import QUIET_SECONDS, account, alerted, merchant_scoring, score, settle_all
+from expectations import QUIET_SECONDS, account, alerted, confirm, expect, set_threshold
 from local_workshop import transactions_lag, wait_for
 from versions import newer_functions
 
 pytestmark = pytest.mark.faults
-
-# Alerts from the first confirmed fraud on (20 points each, plus 30-40 for the merchant).
-RISKY = merchant_scoring(60, 80)
-# 15-20 points: alerts only under a custom threshold below that.
-CALM = merchant_scoring(30, 40)
 
 
 @pytest.fixture
@@ -41,32 +34,6 @@ def switch_to(workshop):
         workshop.up()
 
 
-def confirm(producer, holder: str) -> None:
-    producer.send(kafka_topics.CONFIRMED, holder, ConfirmFraud(account=holder).SerializeToString())
-
-
-def set_threshold(producer, holder: str, threshold: int) -> None:
-    producer.send(
-        kafka_topics.THRESHOLDS, holder, CustomThreshold(account=holder, threshold=threshold).SerializeToString()
-    )
-
-
-def expect(producer, alerts, stage: str, frauds: dict[str, int], custom_thresholds: list[str]) -> None:
-    """Probe each account until it scores as its fraud count, or its custom threshold, says.
-
-    `stage` keeps each stage's probe transaction ids apart from the others'.
-    """
-    probes = {}
-    for holder, count in frauds.items():
-        probe = Transaction(account=holder, merchant=RISKY, amount=0)
-        probes[f"upgrade-{stage}-{holder}-{count}"] = (probe, score(probe, fraud_count=count))
-    for holder in custom_thresholds:
-        probe = Transaction(account=holder, merchant=CALM, amount=0)
-        probes[f"upgrade-{stage}-{holder}-threshold"] = (probe, score(probe))
-    producer.flush()
-    settle_all(producer, alerts, probes)
-
-
 def test_counts_and_thresholds_survive_an_upgrade_that_adds_state_fields_and_the_rollback(
     workshop, producer, alerts, switch_to, tmp_path
 ):
@@ -84,30 +51,30 @@ def test_counts_and_thresholds_survive_an_upgrade_that_adds_state_fields_and_the
     # The release users run today writes the state.
     confirm(producer, counted)
     set_threshold(producer, strict, 12)
-    expect(producer, alerts, "old", {counted: 1}, [strict])
+    expect(producer, alerts, "upgrade-old", {counted: 1}, [strict])
 
     # Upgrade: the newer release reads the older state, and writes its new fields.
     switch_to(newer)
     since = len(workshop.log("python-worker"))
-    expect(producer, alerts, "newer-reads", {counted: 1}, [strict])
+    expect(producer, alerts, "upgrade-newer-reads", {counted: 1}, [strict])
     confirm(producer, counted)
     confirm(producer, counted_by_newer)
     confirm(producer, counted_by_newer)
     set_threshold(producer, strict_by_newer, 10)
-    expect(producer, alerts, "newer-writes", {counted: 2, counted_by_newer: 2}, [strict, strict_by_newer])
+    expect(producer, alerts, "upgrade-newer-writes", {counted: 2, counted_by_newer: 2}, [strict, strict_by_newer])
     logged_by_python_worker(since, counted, "fraud confirmed, 2 in the window, 1 ever")
     logged_by_python_worker(since, counted_by_newer, "fraud confirmed, 2 in the window, 2 ever")  # read back
 
     # Rollback: the older release reads state with fields it does not know, and keeps them.
     switch_to(None)
-    expect(producer, alerts, "rollback-reads", {counted: 2, counted_by_newer: 2}, [strict, strict_by_newer])
+    expect(producer, alerts, "upgrade-rollback-reads", {counted: 2, counted_by_newer: 2}, [strict, strict_by_newer])
     confirm(producer, counted)  # the older release writes the counter back
-    expect(producer, alerts, "rollback-writes", {counted: 3}, [])
+    expect(producer, alerts, "upgrade-rollback-writes", {counted: 3}, [])
 
     # Upgrade again: the field the older release carried through is still there.
     switch_to(newer)
     since = len(workshop.log("python-worker"))
-    expect(producer, alerts, "newer-again", {counted_by_newer: 2}, [strict, strict_by_newer])
+    expect(producer, alerts, "upgrade-newer-again", {counted_by_newer: 2}, [strict, strict_by_newer])
     confirm(producer, counted)
     producer.flush()
     logged_by_python_worker(since, counted, "fraud confirmed, 4 in the window, 2 ever")

@@ -4,6 +4,7 @@ Each test uses accounts and transaction ids of its own (with this run's prefix),
 so the expectations are exact: the alerts that must appear, and no other.
 """
 
+import subprocess
 import threading
 import time
 
@@ -218,10 +219,13 @@ def test_every_listening_port_of_the_local_mode_is_on_loopback(workshop):
     assert beyond_loopback == []
 
 
-def test_a_restart_without_a_savepoint_reads_no_record_twice(workshop, producer, alerts):
-    """The ingresses resume from the offsets committed with each checkpoint (module.yaml)."""
+def test_a_fresh_start_reads_no_record_twice(workshop, producer, alerts):
+    """With the checkpoints forgotten (`make fresh`), the ingresses resume from the offsets
+    committed to Kafka with each checkpoint (module.yaml): empty state, nothing read again."""
     before = len(alerts.read_for(QUIET_SECONDS))
     workshop.down()  # Kafka keeps its data
+    forgotten = subprocess.run(["make", "-s", "fresh"], cwd=ROOT, capture_output=True, text=True)
+    assert forgotten.returncode == 0, forgotten
     workshop.up()  # a new job, with empty state
     fresh = account("after-plain-restart")
     send_transaction(
