@@ -117,9 +117,11 @@ def supervisord_conf(program_specs: dict[str, dict]) -> str:
                 # % is supervisord's interpolation
                 command=shlex.join(spec["command"]).replace("%", "%%"),
                 autostart=str(spec["autostart"]).lower(),
-                # master exits 0 only when last-state.sh refuses the state it would resume:
-                # starting it again would say the same (compose's on-failure does not either).
+                # master exits 0 only when last-state.sh refuses the state it would resume, at
+                # once: starting it again would say the same (compose's on-failure does not
+                # either), and without startsecs supervisord would take it for a failed start.
                 autorestart="unexpected" if name == "master" else "true",
+                startsecs=0 if name == "master" else 3,
                 priority=spec["priority"],
             )
         )

@@ -103,6 +103,7 @@ def up(args: argparse.Namespace) -> int:
     print(flink.stdout.rstrip())
     if flink.returncode != 0:
         print(flink.stderr.rstrip())
+        print(f"  {processes.last_state()}")
         return 1
     if not args.no_simulator:
         # The simulator is not needed for the runtime to be healthy: report, do not stop.
