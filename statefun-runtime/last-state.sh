@@ -32,10 +32,17 @@ remove_job_folders_except() {
   local keep=$1 folder
   for folder in "$checkpoints"/*/; do
     folder=${folder%/}
-    if [ "$folder" != "$keep" ] && [ -d "$folder" ]; then
-      rm -rf -- "$folder"
+    # Not fatal: a folder the other mode wrote as another user may refuse (its files are
+    # read-only to us); the state to start with does not depend on it.
+    if [ "$folder" != "$keep" ] && [ -d "$folder" ] && ! rm -rf -- "$folder" 2>/dev/null; then
+      say "could not remove $folder (written by another user?): remove it by hand"
     fi
   done
+}
+
+# Replaced, not rewritten: the file may be the other mode's, owned by another user.
+replace_file() {
+  printf '%s\n' "$2" >"$1.$$" && mv -f -- "$1.$$" "$1"
 }
 
 # A topic that both the record and Kafka know, with another id now. A topic only one of them
@@ -107,7 +114,8 @@ for arg in "$@"; do
 done
 
 # The ingress topics and the broker, as module.yaml names them (one broker for all ingresses).
-mapfile -t topics < <(sed -n 's/^ *- topic: *\([^ #]*\).*/\1/p' "$module")
+# shellcheck disable=SC2207 # topic names have no spaces; mapfile is not in macOS's bash 3.2
+topics=($(sed -n 's/^ *- topic: *\([^ #]*\).*/\1/p' "$module"))
 bootstrap=$(sed -n 's/^ *address: *\([^ #]*\).*/\1/p' "$module" | head -n 1)
 if ! current_topics=$("$java" -cp "$classpath" workshop.statefun.KafkaTopicIds "$bootstrap" "${topics[@]}"); then
   say "cannot read the topics' ids from Kafka at $bootstrap; starting again soon" >&2
@@ -159,9 +167,9 @@ else
     "\`down -v\`): starting with empty state and removing them"
   remove_job_folders_except ""
 fi
-printf '%s\n' "$current_topics" >"$record"
+replace_file "$record" "$current_topics"
 if [ -n "$served" ]; then
-  printf '%s\n' "$served" >"$functions_record"
+  replace_file "$functions_record" "$served"
 fi
 
-exec "$@" "${restore[@]}"
+exec "$@" ${restore[@]+"${restore[@]}"}  # bash 3.2 (macOS) calls an empty array unset

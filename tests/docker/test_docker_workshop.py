@@ -16,6 +16,7 @@ survived.
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -587,6 +588,10 @@ def test_a_python_worker_on_the_host_serves_the_runtime_and_may_pause_past_the_c
     without a failed call or a job restart. (The last test before `down`: it leaves the
     workshop on the host's worker.)"""
     bridge = workshop.docker("network", "inspect", "bridge", "--format", "{{(index .IPAM.Config 0).Gateway}}")
+    # An empty answer would bind the worker to 127.0.0.1, out of the containers' reach.
+    assert re.fullmatch(r"\d+\.\d+\.\d+\.\d+", bridge), (
+        f"the bridge network has no gateway address ({bridge!r}): {workshop.docker('network', 'inspect', 'bridge')}"
+    )
     worker = host_worker(bridge, tmp_path / "python-worker.log")
     try:
         wait_for("the host's python-worker to answer", lambda: answers(f"http://{bridge}:8010/health"), 30)
