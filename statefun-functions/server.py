@@ -22,7 +22,7 @@ from statefun.request_reply_pb2 import ToFunction
 
 import config
 from contract import HEALTH_PATH, METRICS_PATH, STATEFUN_PATH
-from statefun_internals import served_typenames
+from statefun_internals import declared_state, served_typenames
 
 log = logging.getLogger("server")
 
@@ -107,7 +107,10 @@ def diagnose(functions: StatefulFunctions, body: bytes) -> tuple[int, str]:
 
 
 async def health(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok", "functions": served_typenames(request.app[FUNCTIONS])})
+    functions = request.app[FUNCTIONS]
+    return web.json_response(
+        {"status": "ok", "functions": served_typenames(functions), "state": declared_state(functions)}
+    )
 
 
 async def prometheus_metrics(_request: web.Request) -> web.Response:

@@ -1,4 +1,4 @@
-"""The two things python-worker needs that the StateFun SDK (3.3.0, pinned) does not offer.
+"""The things python-worker needs that the StateFun SDK (3.3.0, pinned) does not offer.
 
 The only module that reaches into the SDK's private attributes, so that an SDK
 upgrade has one place to look; tests/statefun_functions/test_statefun_internals.py
@@ -11,6 +11,16 @@ from statefun import Context, StatefulFunctions
 def served_typenames(functions: StatefulFunctions) -> list[str]:
     """The typenames bound in `functions` (for /health and for a 404's reason)."""
     return sorted(functions._functions)
+
+
+def declared_state(functions: StatefulFunctions) -> list[str]:
+    """Each function's state as its ValueSpecs declare it, "<function> <name> <type>" a value
+    (for /health: statefun-runtime/last-state.sh compares them with the checkpoint's)."""
+    return sorted(
+        f"{typename} {spec.name} {spec.type.typename}"
+        for typename, function in functions._functions.items()
+        for spec in function.storage_spec.specs
+    )
 
 
 class Checkpoint:

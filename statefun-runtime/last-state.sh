@@ -59,21 +59,48 @@ topics_recreated() {
   return 1
 }
 
-# The functions python-worker serves, a typename a line, from its GET /health at the host and
-# port of module.yaml's endpoint; bash's /dev/tcp, as neither curl nor wget is everywhere.
-served_functions() {
+# python-worker's GET /health (its JSON body) at the host and port of module.yaml's endpoint,
+# within 30 s; bash's /dev/tcp, as neither curl nor wget is everywhere.
+python_worker_health() {
   local address host port answer
   address=$(sed -n 's#^ *urlPathTemplate: *http://\([^/ ]*\).*#\1#p' "$module" | head -n 1)
   host=${address%%:*} port=${address##*:}
   for _ in $(seq 30); do
     if answer=$( (exec 3<>"/dev/tcp/$host/$port" && printf 'GET /health HTTP/1.0\r\nHost: %s\r\n\r\n' "$host" >&3 &&
       cat <&3) 2>/dev/null) && [[ $answer == *'"functions"'* ]]; then
-      grep -o '"[A-Za-z0-9_.-]*/[A-Za-z0-9_.-]*"' <<<"${answer##*$'\r\n\r\n'}" | tr -d '"' | sort
+      echo "${answer##*$'\r\n\r\n'}"
       return 0
     fi
     sleep 1
   done
   return 1
+}
+
+# From that body: the functions served, a typename a line ("ververica/counter"), and the state
+# they declare, "<function> <name> <type>" a line (the only strings with two spaces in it).
+functions_in() {
+  grep -o '"[A-Za-z0-9_.-]*/[A-Za-z0-9_.-]*"' <<<"$1" | tr -d '"' | sort || true
+}
+state_in() {
+  grep -o '"[^" ]* [^" ]* [^" ]*"' <<<"$1" | tr -d '"' | sort || true
+}
+
+# The newest checkpoint's state that this python-worker cannot take: functions it no longer
+# serves, and state values it now declares with another type. Empty when all fits.
+misfits() {
+  local gone changed
+  gone=$(comm -23 "$functions_record" <(printf '%s\n' "$served") | paste -sd ' ' -)
+  changed=""
+  if [ -f "$state_record" ]; then
+    changed=$(awk 'NR == FNR { now[$1 " " $2] = $3; next }
+      ($1 " " $2) in now && now[$1 " " $2] != $3 { print $1 " " $2 " was " $3 ", now " now[$1 " " $2] }' \
+      <(printf '%s\n' "$declared") "$state_record" | paste -sd ';' - | sed 's/;/; /g')
+  fi
+  if [ -n "$gone" ]; then
+    echo "state of $gone, which python-worker no longer serves${changed:+; and $changed}"
+  elif [ -n "$changed" ]; then
+    echo "state whose type main.py changed since ($changed): it would not read"
+  fi
 }
 
 if [ "${1:-}" = "--forget" ]; then
@@ -87,7 +114,7 @@ if [ "${1:-}" = "--forget" ]; then
   fi
   mkdir -p "$checkpoints"
   remove_job_folders_except ""
-  rm -f -- "$checkpoints/kafka-topics" "$checkpoints/functions"
+  rm -f -- "$checkpoints/kafka-topics" "$checkpoints/functions" "$checkpoints/state"
   say "forgot the checkpoints in $checkpoints: the next start begins with empty state (savepoints stay)"
   exit 0
 fi
@@ -123,14 +150,18 @@ if ! current_topics=$("$java" -cp "$classpath" workshop.statefun.KafkaTopicIds "
 fi
 
 # What python-worker serves now; unknown (empty) when it does not answer in time.
-if ! served=$(served_functions); then
-  served=""
-  say "python-worker did not answer at its /health: the functions are not compared with the checkpoint's"
+served="" declared=""
+if health=$(python_worker_health); then
+  served=$(functions_in "$health")
+  declared=$(state_in "$health")
+else
+  say "python-worker did not answer at its /health: its functions are not compared with the checkpoint's"
 fi
 
 mkdir -p "$checkpoints"
 record="$checkpoints/kafka-topics"
 functions_record="$checkpoints/functions"
+state_record="$checkpoints/state"
 newest=$(ls -1t "$checkpoints"/*/chk-*/_metadata 2>/dev/null | head -n 1 || true)
 restore=()
 
@@ -146,16 +177,17 @@ elif [ ! -f "$record" ]; then
   remove_job_folders_except ""
 elif ! topics_recreated; then
   chk=$(dirname "$newest")
-  # A function taken out of main.py since (an exercise's starting point): a message on its
-  # way to it in the checkpoint would get python-worker's 404 at every attempt, and fail and
-  # restart the job for ever. Say so once and stop (exit 0: no restart policy starts it again).
+  # A function taken out of main.py since (an exercise's starting point), or a state value
+  # declared with another type: a message on its way to the function would get python-worker's
+  # 404 at every attempt and fail the job for ever, a value of the old type would not read.
+  # Say so once and stop (exit 0: no restart policy starts it again).
   if [ -n "$served" ] && [ -f "$functions_record" ]; then
-    gone=$(comm -23 "$functions_record" <(printf '%s\n' "$served") | paste -sd ' ' -)
-    if [ -n "$gone" ]; then
-      say "not started: the newest checkpoint ($chk) holds state of $gone, which python-worker no" \
-        "longer serves. Either start with empty state (stop, \`make fresh\`, start again), or keep the" \
-        "state: start the version that serves it, stop the traffic, take a savepoint and start this" \
-        "version from it (SAVEPOINT=...: allowNonRestoredState lets the rest go)"
+    misfit=$(misfits)
+    if [ -n "$misfit" ]; then
+      say "not started: the newest checkpoint ($chk) holds $misfit. Either start with empty state" \
+        "(stop, \`make fresh\`, start again), or go back to the version that fits it (for a function" \
+        "taken out: stop the traffic there, take a savepoint and start this version from it with" \
+        "SAVEPOINT=..., whose allowNonRestoredState lets the function's state go)"
       exit 0
     fi
   fi
@@ -170,6 +202,7 @@ fi
 replace_file "$record" "$current_topics"
 if [ -n "$served" ]; then
   replace_file "$functions_record" "$served"
+  replace_file "$state_record" "$declared"
 fi
 
 exec "$@" ${restore[@]+"${restore[@]}"}  # bash 3.2 (macOS) calls an empty array unset

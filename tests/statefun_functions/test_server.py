@@ -90,8 +90,9 @@ async def test_the_worker_keeps_serving_after_bad_requests(client):
     assert (await client.post(STATEFUN_PATH, data=model_request())).status == 200
 
 
-async def test_health_lists_the_five_functions(client):
+async def test_health_lists_the_five_functions_and_the_state_they_declare(client):
     body = await (await client.get(HEALTH_PATH)).json()
+    workshop = "com.googleapis/workshop"
     assert body == {
         "status": "ok",
         "functions": [
@@ -100,6 +101,16 @@ async def test_health_lists_the_five_functions(client):
             "ververica/model",
             "ververica/threshold",
             "ververica/transaction-manager",
+        ],
+        "state": [  # what statefun-runtime/last-state.sh compares with a checkpoint's
+            f"ververica/counter fraud_count {workshop}.ReportedFraud",
+            f"ververica/merchant merchant_score {workshop}.MerchantScore",
+            f"ververica/threshold threshold {workshop}.CustomThreshold",
+            f"ververica/transaction-manager fraud_count {workshop}.ReportedFraud",
+            f"ververica/transaction-manager merchant_score {workshop}.MerchantScore",
+            f"ververica/transaction-manager scored {workshop}.FraudScore",
+            f"ververica/transaction-manager threshold {workshop}.CustomThreshold",
+            f"ververica/transaction-manager transaction {workshop}.Transaction",
         ],
     }
 

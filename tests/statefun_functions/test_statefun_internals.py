@@ -8,7 +8,7 @@ from statefun import StatefulFunctions, ValueSpec, kafka_egress_message, message
 from contract import KAFKA_EGRESS, type_of
 from entities_pb2 import ReportedFraud
 from harness import Instance, egress_records, typed
-from statefun_internals import Checkpoint, served_typenames
+from statefun_internals import Checkpoint, declared_state, served_typenames
 
 
 def test_served_typenames_are_the_bound_functions_in_order():
@@ -17,6 +17,21 @@ def test_served_typenames_are_the_bound_functions_in_order():
     functions.register("test/first", lambda context, message: None)
 
     assert served_typenames(functions) == ["test/first", "test/second"]
+
+
+def test_declared_state_is_each_function_s_value_specs_by_name_and_type():
+    functions = StatefulFunctions()
+    functions.register(
+        "test/counting",
+        lambda context, message: None,
+        [ValueSpec(name="count", type=type_of(ReportedFraud)), ValueSpec(name="seen", type=type_of(ReportedFraud))],
+    )
+    functions.register("test/stateless", lambda context, message: None)
+
+    assert declared_state(functions) == [
+        "test/counting count com.googleapis/workshop.ReportedFraud",
+        "test/counting seen com.googleapis/workshop.ReportedFraud",
+    ]
 
 
 def changes_then_rolls_back():

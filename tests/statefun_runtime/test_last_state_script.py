@@ -21,13 +21,20 @@ from layout import FLINK_REST_PORT, LAST_STATE
 
 TOPICS = "transactions id-t\nconfirmed id-c\nthresholds id-h\n"
 FUNCTIONS = ["ververica/counter", "ververica/model", "ververica/threshold"]
+STATE = [
+    "ververica/counter fraud_count com.googleapis/workshop.ReportedFraud",
+    "ververica/threshold threshold com.googleapis/workshop.CustomThreshold",
+]
 
 
 class Health(http.server.BaseHTTPRequestHandler):
+    """python-worker's GET /health, as server.py answers it."""
+
     functions: list[str] = FUNCTIONS
+    state: list[str] = STATE
 
     def do_GET(self):  # noqa: N802 (http.server's name)
-        body = json.dumps({"status": "ok", "functions": self.functions}).encode()
+        body = json.dumps({"status": "ok", "functions": self.functions, "state": self.state}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
@@ -100,7 +107,7 @@ class Runtime:
 
 @pytest.fixture
 def runtime(tmp_path, python_worker):
-    Health.functions = FUNCTIONS
+    Health.functions, Health.state = FUNCTIONS, STATE
     return Runtime(tmp_path, python_worker.server_address[1])
 
 
@@ -119,6 +126,7 @@ def test_the_first_start_is_empty_and_records_the_topics_and_functions(runtime):
     assert said(result).startswith("last-state: no completed checkpoint")
     assert (runtime.checkpoints / "kafka-topics").read_text() == "transactions id-t\nconfirmed id-c\n"
     assert (runtime.checkpoints / "functions").read_text().split() == FUNCTIONS
+    assert (runtime.checkpoints / "state").read_text().splitlines() == STATE
 
 
 def test_a_start_resumes_the_newest_completed_checkpoint_and_drops_earlier_jobs(runtime):
@@ -173,7 +181,7 @@ def test_an_ingress_added_or_taken_out_since_is_no_obstacle(runtime):
 def test_a_function_taken_out_since_stops_the_start_once_with_the_choice(runtime):
     runtime.start()
     chk = runtime.checkpoint("job-a", 5)
-    Health.functions = FUNCTIONS[:2]  # ververica/threshold taken out
+    Health.functions, Health.state = FUNCTIONS[:2], STATE[:1]  # ververica/threshold taken out
     result = runtime.start()
     assert result.returncode == 0  # not a failure: no restart policy starts it again
     assert "START" not in result.stdout
@@ -181,7 +189,22 @@ def test_a_function_taken_out_since_stops_the_start_once_with_the_choice(runtime
     assert line.startswith(f"last-state: not started: the newest checkpoint ({chk}) holds state of ververica/threshold")
     assert "make fresh" in line and "SAVEPOINT=" in line
     assert runtime.jobs() == ["job-a"]  # nothing lost: the version that fits resumes it
-    Health.functions = FUNCTIONS
+    Health.functions, Health.state = FUNCTIONS, STATE
+    assert started_with(runtime.start()).endswith(f"-s {chk} -n")
+
+
+def test_a_state_value_declared_with_another_type_since_stops_the_start_too(runtime):
+    runtime.start()
+    chk = runtime.checkpoint("job-a", 5)
+    Health.state = ["ververica/counter fraud_count io.statefun.types/int", STATE[1]]
+    result = runtime.start()
+    assert result.returncode == 0 and "START" not in result.stdout
+    assert said(result).startswith(
+        f"last-state: not started: the newest checkpoint ({chk}) holds state whose type main.py changed since "
+        "(ververica/counter fraud_count was com.googleapis/workshop.ReportedFraud, now io.statefun.types/int)"
+    )
+    # A state value added or taken out is no obstacle: the runtime sends what the function asks for.
+    Health.state = [*STATE, "ververica/model last_score io.statefun.types/int"][1:]
     assert started_with(runtime.start()).endswith(f"-s {chk} -n")
 
 
