@@ -21,6 +21,7 @@ FUNCTIONS = ("transaction-manager", "counter", "merchant", "threshold", "model")
 # the FeatureVector to the model. All but the Transaction are sent by functions.
 INVOCATIONS_PER_TRANSACTION = {"transaction-manager": 5, "counter": 1, "merchant": 1, "threshold": 1, "model": 1}
 SENT_BY_FUNCTIONS_PER_TRANSACTION = 8
+METRICS_REFRESH_SECONDS = 10  # Flink's metrics.fetcher.update-interval, its default
 
 
 def python_worker_samples() -> dict[tuple, float]:
@@ -64,7 +65,9 @@ def steady(read, seconds: float = 3):
 
 
 def test_python_worker_counts_every_invocation_the_runtime_made_over_all_its_processes(workshop, producer):
-    python_before, runtime_before = steady(both_counts)
+    # Flink's REST API refreshes a job's metrics every 10 s (metrics.fetcher.update-interval):
+    # steady for longer than that, or a probe an earlier test left in flight counts twice.
+    python_before, runtime_before = steady(both_counts, seconds=METRICS_REFRESH_SECONDS + 2)
     transactions = 40
     for n in range(transactions):
         transaction = Transaction(account=account("metrics"), merchant=merchant_scoring(0, 100), amount=10 + n)
