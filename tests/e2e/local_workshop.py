@@ -101,6 +101,11 @@ class LocalWorkshop:
     def down(self, volumes: bool = False) -> None:
         self.launcher("down", *(["-v"] if volumes else []))
 
+    @staticmethod
+    def fresh() -> subprocess.CompletedProcess:
+        """`make fresh`, as the README has it: the checkpoints forgotten, Kafka kept."""
+        return subprocess.run(["make", "-s", "fresh"], cwd=ROOT, capture_output=True, text=True)
+
     def restart(self, service: str) -> None:
         self.launcher("restart", service)
 

@@ -47,7 +47,7 @@ def restarted(workshop):
             assert line.startswith("last-state: not started:") and "make fresh" in line and "SAVEPOINT=" in line
             assert started.count("last-state: not started:") == 1, "master was started again"
             workshop.down()
-            forgotten = subprocess.run(["make", "-s", "fresh"], cwd=ROOT, capture_output=True, text=True)
+            forgotten = workshop.fresh()
             assert forgotten.returncode == 0, forgotten
         # The others resume the full version's state: it fits them.
         workshop.up(functions=functions, module=module)

@@ -6,11 +6,11 @@ once: none lost with the state, none scored a second time from an older checkpoi
 """
 
 import shutil
-import subprocess
 
 import pytest
 
 import kafka_topics
+import processes
 from entities_pb2 import Transaction
 from expectations import (
     ALERT_TIMEOUT,
@@ -61,10 +61,6 @@ class InFlight:
         assert duplicates == 0, "a transaction was scored again from an older checkpoint"
 
 
-def last_state_line(workshop) -> str:
-    return [line for line in workshop.log("master").splitlines() if line.startswith("last-state: ")][-1]
-
-
 def job_folders() -> list[str]:
     return sorted(folder.name for folder in CHECKPOINTS.iterdir() if folder.is_dir())
 
@@ -83,7 +79,7 @@ def test_counts_and_thresholds_survive_down_up_a_changed_setting_and_kill_9(work
     in_flight.send("call-timeout")
     debugging.down()
     debugging.up()
-    assert last_state_line(workshop).startswith(RESUMED)
+    assert processes.last_state().startswith(RESUMED)
     confirm(producer, counted)
     expect(producer, alerts, "lasting-call-timeout", {counted: 3}, [strict])
 
@@ -91,7 +87,7 @@ def test_counts_and_thresholds_survive_down_up_a_changed_setting_and_kill_9(work
     in_flight.send("down-up")
     workshop.down()
     workshop.up()
-    assert last_state_line(workshop).startswith(RESUMED)
+    assert processes.last_state().startswith(RESUMED)
     expect(producer, alerts, "lasting-down-up", {counted: 3}, [strict])
 
     # A crash of both Flink processes: supervisord starts them again, as `up` would.
@@ -99,15 +95,11 @@ def test_counts_and_thresholds_survive_down_up_a_changed_setting_and_kill_9(work
     workshop.kill_hard("master")
     workshop.kill_hard("worker")
     expect(producer, alerts, "lasting-kill-9", {counted: 3}, [strict])
-    assert last_state_line(workshop).startswith(RESUMED)
+    assert processes.last_state().startswith(RESUMED)
 
     in_flight.assert_each_alerted_once(alerts)
     # The resumed job's folder and the running job's: earlier ones are gone.
     assert len(job_folders()) <= 2, job_folders()
-
-
-def make_fresh() -> subprocess.CompletedProcess:
-    return subprocess.run(["make", "-s", "fresh"], cwd=ROOT, capture_output=True, text=True)
 
 
 @pytest.fixture
@@ -142,17 +134,17 @@ def test_empty_state_only_when_asked_or_when_the_topics_are_new(workshop, kafka_
         expect(producer, alerts, f"fresh-{stage}-empty", {holder: 1}, [])
 
     counted_twice("made")
-    refused = make_fresh()
+    refused = workshop.fresh()
     assert refused.returncode != 0 and "stop it first" in refused.stderr, refused
     assert job_folders(), "make fresh removed checkpoints while the workshop ran"
 
     # make fresh: the one word for empty state, Kafka's topics kept.
     workshop.down()
-    forgotten = make_fresh()
+    forgotten = workshop.fresh()
     assert forgotten.returncode == 0, forgotten
     assert job_folders() == []
     workshop.up()
-    assert last_state_line(workshop).startswith(EMPTY)
+    assert processes.last_state().startswith(EMPTY)
     starts_empty("make-fresh")
 
     # Topics recreated under the checkpoints (what `docker compose down -v` does, since Docker
@@ -162,7 +154,7 @@ def test_empty_state_only_when_asked_or_when_the_topics_are_new(workshop, kafka_
     shutil.rmtree(ROOT / ".local-run" / "kafka-data")
     workshop.up()
     producer, alerts = kafka_clients()
-    line = last_state_line(workshop)
+    line = processes.last_state()
     assert line.startswith(OTHER_TOPICS) and "starting with empty state" in line, line
     starts_empty("new-topics")
 
@@ -172,5 +164,5 @@ def test_empty_state_only_when_asked_or_when_the_topics_are_new(workshop, kafka_
     assert job_folders() == []
     workshop.up()
     producer, alerts = kafka_clients()
-    assert last_state_line(workshop).startswith(EMPTY)
+    assert processes.last_state().startswith(EMPTY)
     starts_empty("down-v")

@@ -4,7 +4,6 @@ Each test uses accounts and transaction ids of its own (with this run's prefix),
 so the expectations are exact: the alerts that must appear, and no other.
 """
 
-import subprocess
 import threading
 import time
 
@@ -224,7 +223,7 @@ def test_a_fresh_start_reads_no_record_twice(workshop, producer, alerts):
     committed to Kafka with each checkpoint (module.yaml): empty state, nothing read again."""
     before = len(alerts.read_for(QUIET_SECONDS))
     workshop.down()  # Kafka keeps its data
-    forgotten = subprocess.run(["make", "-s", "fresh"], cwd=ROOT, capture_output=True, text=True)
+    forgotten = workshop.fresh()
     assert forgotten.returncode == 0, forgotten
     workshop.up()  # a new job, with empty state
     fresh = account("after-plain-restart")
