@@ -194,14 +194,20 @@ def test_master_and_worker_run_the_one_runtime_config():
     module = re.search(r"^COPY --chown=9999:9999 module\.yaml (/opt/statefun/modules/[\w-]+/module\.yaml)$", text, re.M)
     assert module and re.search(r"^USER 9999:9999$", text, re.M)  # the runtime's user may rewrite it
     assert f"LAST_STATE_MODULE={module[1]} " in text
-    # ALERT_DELIVERY and CALL_TIMEOUT are written into that file before the image's own entry point
-    # runs; master's goes through last-state.sh, which picks the state it starts with.
-    assert '/bin/bash /opt/statefun/module-settings.sh \\"$LAST_STATE_MODULE\\" && ' in text
-    assert (
-        'then exec /bin/bash /opt/statefun/last-state.sh /bin/bash /docker-entry-point.sh \\"$@\\"; '
-        'else exec /bin/bash /docker-entry-point.sh \\"$@\\"; fi' in text
-    )
-    assert re.search(r"^COPY module-settings\.sh last-state\.sh /opt/statefun/$", text, re.M)
+    # The host's module.yaml (mounted at MODULE_SOURCE) replaces it, then ALERT_DELIVERY and
+    # CALL_TIMEOUT are written into it, before the image's own entry point runs; master's goes
+    # through last-state.sh, which picks the state it starts with.
+    assert re.search(r'^ENTRYPOINT \["/bin/bash", "/opt/statefun/entry-point\.sh"\]$', text, re.M)
+    assert re.search(r"^COPY entry-point\.sh module-settings\.sh last-state\.sh /opt/statefun/$", text, re.M)
+    entry_point = (ROOT / "statefun-runtime" / "entry-point.sh").read_text()
+    steps = [
+        'cp "$MODULE_SOURCE/module.yaml" "$LAST_STATE_MODULE"',
+        '/bin/bash /opt/statefun/module-settings.sh "$LAST_STATE_MODULE"',
+        'exec /bin/bash /opt/statefun/last-state.sh /bin/bash /docker-entry-point.sh "$@"',
+        'exec /bin/bash /docker-entry-point.sh "$@"',
+    ]
+    assert all(step in entry_point for step in steps)
+    assert sorted(steps, key=entry_point.index) == steps  # in this order
     assert "LAST_STATE_FLINK_CONF=/opt/flink/conf/flink-conf.yaml " in text
     assert re.search(r"^COPY flink-conf\.yaml log4j-console\.properties /opt/flink/conf/$", text, re.M)
     assert runtime_config_files() == ["statefun-runtime/flink-conf.yaml", "statefun-runtime/module.yaml"]
@@ -217,11 +223,18 @@ def test_master_and_worker_find_each_other_and_share_the_state_folders():
             "ALERT_DELIVERY": "${ALERT_DELIVERY:-exactly-once}",  # both read module.yaml: they must agree
             "CALL_TIMEOUT": "${CALL_TIMEOUT:-}",
         }
-        assert set(spec["volumes"]) == {"./savepoint-dir:/savepoint-dir", "./checkpoint-dir:/checkpoint-dir"}
+        # module.yaml from the host, read at every start (statefun-runtime/entry-point.sh):
+        # both read it, so both mount it, read-only, where the image's MODULE_SOURCE says.
+        module_source = re.search(r"MODULE_SOURCE=(\S+) ", dockerfile("statefun-runtime"))[1]
+        assert set(spec["volumes"]) == {
+            "./savepoint-dir:/savepoint-dir",
+            "./checkpoint-dir:/checkpoint-dir",
+            f"./statefun-runtime:{module_source}:ro",
+        }
     assert conf["jobmanager.rpc.address"] == "master"
     assert conf["state.checkpoints.dir"] == "file:///checkpoint-dir"
     assert conf["state.savepoints.dir"] == "file:///savepoint-dir"
-    assert set(services()["prepare-dirs"]["volumes"]) == set(services()["master"]["volumes"])
+    assert set(services()["prepare-dirs"]["volumes"]) < set(services()["master"]["volumes"])
 
 
 def test_savepoint_and_parallelism_reach_the_job_as_the_docker_free_mode_takes_them():
