@@ -31,11 +31,10 @@ import sys
 import time
 from pathlib import Path
 
-import monitoring
-
 import fetch
 import jvm
 import layout
+import monitoring
 import options
 import processes
 import rendering

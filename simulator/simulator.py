@@ -3,6 +3,7 @@
     python simulator.py                       # produce forever, print every alert
     python simulator.py produce --count 5000 --rate 500 --seed 7
     python simulator.py alerts                # only print alerts
+    python simulator.py threshold 5           # a custom threshold for an account that pays now (try_threshold.py)
 
 It produces transactions (key: a fresh transaction id), now and then a
 confirmed fraud and a custom threshold for an account that transacts, and
@@ -34,6 +35,7 @@ from kafka.errors import NoBrokersAvailable
 import kafka_topics
 from entities_pb2 import Alert
 from traffic import Traffic
+from try_threshold import try_threshold
 
 log = logging.getLogger("simulator")
 
@@ -159,6 +161,27 @@ def run(args) -> None:
     produce(args)
 
 
+def threshold(args) -> None:
+    producer = connect(
+        lambda: KafkaProducer(bootstrap_servers=args.bootstrap, acks="all"),
+        "producer",
+        args.bootstrap,
+        args.connect_timeout,
+    )
+    try:
+        sys.exit(try_threshold(args, producer))
+    finally:
+        producer.close()
+
+
+def percent(text):
+    """A threshold as the threshold function takes it: 0 (none) to 100."""
+    value = int(text)
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"a threshold is 0 (the default applies) to 100, got {text}")
+    return value
+
+
 def positive(kind):
     def parse(text):
         value = kind(text)
@@ -175,8 +198,14 @@ def parse_arguments(argv=None):
         "command",
         nargs="?",
         default="run",
-        choices=("run", "produce", "alerts"),
-        help="run: produce and print alerts (default); produce: traffic only; alerts: print only",
+        choices=("run", "produce", "alerts", "threshold"),
+        help="run: produce and print alerts (default); produce: traffic only; alerts: print only; "
+        "threshold VALUE: a custom threshold for an account that pays now, and its next payments",
+    )
+    parser.add_argument("value", nargs="?", type=percent, help="threshold: the account's new threshold (0: none)")
+    parser.add_argument("--account", help="threshold: this account instead of the one that paid last")
+    parser.add_argument(
+        "--payments", type=int, default=5, metavar="N", help="threshold: payments of that account to send and show"
     )
     parser.add_argument(
         "--bootstrap",
@@ -206,7 +235,10 @@ def parse_arguments(argv=None):
     parser.add_argument(
         "--connect-timeout", type=positive(float), default=CONNECT_TIMEOUT_SECONDS, help="seconds to wait for Kafka"
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if (args.command == "threshold") != (args.value is not None):
+        parser.error("a VALUE goes with the threshold command, and only with it: simulator.py threshold 5")
+    return args
 
 
 def main(argv=None) -> None:
@@ -214,7 +246,7 @@ def main(argv=None) -> None:
     # The alert lines go to stdout on their own; everything else is a log line.
     logging.basicConfig(level="INFO", stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)
-    {"run": run, "produce": produce, "alerts": print_alerts}[args.command](args)
+    {"run": run, "produce": produce, "alerts": print_alerts, "threshold": threshold}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from typing import Optional
 from urllib.parse import quote
 
 import aiohttp
+
 import metrics
 
 log = logging.getLogger(__name__)

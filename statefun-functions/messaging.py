@@ -39,11 +39,11 @@ import logging
 import time
 from datetime import timedelta
 
-import metrics
 from google.protobuf.message import DecodeError
 from google.protobuf.message import Message as ProtobufMessage
 from statefun import Context, Message, kafka_egress_message, message_builder
 
+import metrics
 from contract import DEAD_LETTERS_TOPIC, KAFKA_EGRESS, type_of
 from entities_pb2 import ConfirmFraud, CustomThreshold, DeadLetter, Transaction
 from statefun_internals import Checkpoint

@@ -14,13 +14,13 @@ import socket
 import sys
 from collections.abc import Awaitable, Callable
 
-import metrics
 from aiohttp import web
 from google.protobuf.internal import api_implementation
 from statefun import RequestReplyHandler, StatefulFunctions
 from statefun.request_reply_pb2 import ToFunction
 
 import config
+import metrics
 from contract import HEALTH_PATH, METRICS_PATH, STATEFUN_PATH
 from statefun_internals import declared_state, served_typenames
 

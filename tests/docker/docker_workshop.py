@@ -6,16 +6,27 @@ checkout. The compose project name is fixed in docker-compose.yml, so the copy r
 services a user gets.
 """
 
+import json
 import os
 import pathlib
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
+
+from entities_pb2 import Alert, Transaction
+from expectations import QUIET_SECONDS, account, alerted, merchant_scoring, send_transaction
+from local_workshop import rest, wait_for
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PROJECT = "statefun-workshop"
+ENVIRONMENT = {"FRAUD_THRESHOLD": "-1"}  # every transaction alerts
+HOST_PORTS = (8000, 8001, 8002, 8404, 9090, 9092)
+START_TIMEOUT = 600  # a cold first build of the project's images included
+ALERT_TIMEOUT = 180
+RATE = 50  # transactions per second of the steady traffic
 # The end-to-end suite's tools (Kafka reader and producer, expectations; tests/e2e is on
 # pytest's pythonpath, pyproject.toml) serve this suite too.
 
@@ -95,3 +106,111 @@ def edit(path: pathlib.Path, old: str, new: str) -> None:
 def stopwatch() -> callable:
     started = time.monotonic()
     return lambda: time.monotonic() - started
+
+
+# --- the job, through Flink's REST API, and traffic whose every transaction must alert --------
+
+
+def job_failures() -> int:
+    job = rest("/jobs")["jobs"][0]["id"]
+    return len(rest(f"/jobs/{job}/exceptions")["exceptionHistory"]["entries"])
+
+
+def running_job() -> str | None:
+    try:
+        jobs = [job for job in rest("/jobs")["jobs"] if job["status"] == "RUNNING"]
+    except OSError:
+        return None
+    if not jobs:
+        return None
+    vertices = rest(f"/jobs/{jobs[0]['id']}")["vertices"]
+    return jobs[0]["id"] if all(vertex["status"] == "RUNNING" for vertex in vertices) else None
+
+
+def running_at(parallelism: int) -> str | None:
+    job = running_job()
+    if job and all(vertex["parallelism"] == parallelism for vertex in rest(f"/jobs/{job}")["vertices"]):
+        return job
+    return None
+
+
+def savepoint_location(job: str, request_id: str) -> str | None:
+    status = rest(f"/jobs/{job}/savepoints/{request_id}")
+    if status["status"]["id"] != "COMPLETED":
+        return None
+    assert "location" in status["operation"], f"the savepoint failed: {status['operation']}"
+    return status["operation"]["location"]
+
+
+def take_savepoint(workshop) -> str:
+    """The README's curl call; the name of the savepoint's folder in savepoint-dir/."""
+    job = wait_for("the job to run", running_job, 120)
+    answer = subprocess.run(
+        ["curl", "-sS", "-X", "POST", f"localhost:8001/jobs/{job}/savepoints", "-d", '{"cancel-job": false}'],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    request_id = json.loads(answer)["request-id"]
+    location = wait_for("the savepoint", lambda: savepoint_location(job, request_id), 120)
+    name = location.rsplit("/", 1)[-1]
+    assert (workshop.folder / "savepoint-dir" / name).is_dir(), f"{name} is not in savepoint-dir/"
+    return name
+
+
+def steady_traffic(producer, tag: str, count: int) -> tuple[threading.Thread, list[str]]:
+    """`count` transactions at RATE per second, in the background; every one must alert."""
+    sent: list[str] = []
+    merchants = [merchant_scoring(0, 20), merchant_scoring(40, 60), merchant_scoring(80, 100)]
+
+    def produce():
+        started = time.monotonic()
+        for number in range(count):
+            ahead = started + number / RATE - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
+            transaction = Transaction(
+                account=account(f"{tag}{number % 20}"), merchant=merchants[number % 3], amount=(number * 37) % 3000
+            )
+            transaction_id = account(f"{tag}-{number}")
+            send_transaction(producer, transaction_id, transaction)
+            sent.append(transaction_id)
+        producer.flush()
+
+    thread = threading.Thread(target=produce)
+    thread.start()
+    return thread, sent
+
+
+def assert_each_alerted_once(alerts, tag: str, sent: list[str], timeout: float) -> None:
+    prefix = f"{tag}-"
+    alerts.read_until(f"{len(sent)} alerts ({tag})", lambda rs: set(sent) <= set(alerted(rs, prefix)), timeout)
+    got = [
+        transaction_id
+        for transaction_id in alerted(alerts.read_for(QUIET_SECONDS), prefix)
+        if transaction_id in set(sent)
+    ]
+    print(f"\n{tag}: sent {len(sent)} transactions, alerts {len(got)}, duplicates {len(got) - len(set(got))}")
+    assert sorted(got) == sorted(sent)
+
+
+def probe_threshold(producer, alerts, holder: str, threshold: int, timeout: float = ALERT_TIMEOUT) -> None:
+    """Send probes for `holder` until one alerts with `threshold` as the threshold applied."""
+    probes: list[str] = []
+
+    def applied(records):
+        if any(
+            Alert.FromString(r.value).threshold == threshold
+            for r in records
+            if Alert.FromString(r.value).transaction_id in probes
+        ):
+            return True
+        if len(probes) * 5 < time.monotonic() - started:
+            probes.append(account(f"threshold-probe-{len(probes)}"))
+            risky = Transaction(account=holder, merchant=merchant_scoring(95, 100), amount=4000)
+            send_transaction(producer, probes[-1], risky)
+            producer.flush()
+        return False
+
+    started = time.monotonic()
+    alerts.read_until(f"{holder}'s threshold {threshold} to apply", applied, timeout)

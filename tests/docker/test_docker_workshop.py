@@ -14,13 +14,10 @@ is exact; custom thresholds and scores (20 points per confirmed fraud) show that
 survived.
 """
 
-import json
-import os
 import re
 import signal
 import socket
 import subprocess
-import threading
 import time
 import urllib.parse
 import urllib.request
@@ -29,113 +26,30 @@ import pytest
 from test_debug_setup import DOCKER, launch_configuration, resolve
 
 import kafka_topics
-from docker_workshop import ROOT, DockerWorkshop, docker_ready, edit
+from docker_workshop import (
+    ALERT_TIMEOUT,
+    ENVIRONMENT,
+    HOST_PORTS,
+    RATE,
+    START_TIMEOUT,
+    assert_each_alerted_once,
+    edit,
+    job_failures,
+    probe_threshold,
+    running_at,
+    running_job,
+    steady_traffic,
+    take_savepoint,
+)
 from entities_pb2 import Alert, ConfirmFraud, CustomThreshold, Transaction
 from expectations import QUIET_SECONDS, account, alerted, merchant_scoring, score, send_transaction, settle_all
-from local_workshop import Producer, TopicReader, prometheus, rest, transactions_lag, wait_for
+from local_workshop import prometheus, rest, transactions_lag, wait_for
 from prometheus_text import total
-from scratch import copy_of_the_repository
 
 pytestmark = pytest.mark.docker
 
-ENVIRONMENT = {"FRAUD_THRESHOLD": "-1"}  # every transaction alerts
-HOST_PORTS = (8000, 8001, 8002, 8404, 9090, 9092)
-START_TIMEOUT = 600  # a cold first build of the project's images included
-ALERT_TIMEOUT = 180
 PAUSE_SECONDS = 75  # a breakpoint held past the runtime's default call timeout (1 min)
 RECOVERY_TIMEOUT = 300  # a lost TaskManager: restarted by its policy, then the job restores
-RATE = 50  # transactions per second of the steady traffic
-
-
-def engine_answers_without_us() -> bool:
-    status = subprocess.run(["docker", "version"], capture_output=True)
-    return status.returncode == 0
-
-
-@pytest.fixture(scope="module")
-def workshop(tmp_path_factory):
-    available = subprocess.run(["python3", str(ROOT / "docker" / "ready.py"), "status"], capture_output=True, text=True)
-    if available.returncode != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI must run the Docker suite, but {available.stdout.strip()}")
-        pytest.skip(f"Docker suite skipped: {available.stdout.strip()}")
-    for port in HOST_PORTS:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                pytest.fail(f"127.0.0.1:{port} is taken: stop the other workshop (make down / docker compose down)")
-    engine_was_running = engine_answers_without_us()
-    environment = {**docker_ready(), **ENVIRONMENT}
-    docker = DockerWorkshop(copy_of_the_repository(tmp_path_factory.mktemp("repository")), environment)
-    # Whatever a crashed earlier run left behind, and the project's images: `up -d` must build
-    # them from the files as they are now, as it does for a user the first time.
-    docker.compose("down", "-v", "--remove-orphans", "--rmi", "local")
-    try:
-        yield docker
-    finally:
-        docker.compose("down", "-v", "--remove-orphans", check=False)
-        if not engine_was_running:
-            subprocess.run(["make", "-s", "docker-down-engine"], cwd=ROOT, check=False)
-
-
-@pytest.fixture(scope="module")
-def producer(workshop):
-    client = Producer()
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="module")
-def alerts(workshop):
-    reader = TopicReader(kafka_topics.ALERTS)
-    yield reader
-    reader.close()
-
-
-def job_failures() -> int:
-    job = rest("/jobs")["jobs"][0]["id"]
-    return len(rest(f"/jobs/{job}/exceptions")["exceptionHistory"]["entries"])
-
-
-def running_job() -> str | None:
-    try:
-        jobs = [job for job in rest("/jobs")["jobs"] if job["status"] == "RUNNING"]
-    except OSError:
-        return None
-    if not jobs:
-        return None
-    vertices = rest(f"/jobs/{jobs[0]['id']}")["vertices"]
-    return jobs[0]["id"] if all(vertex["status"] == "RUNNING" for vertex in vertices) else None
-
-
-def running_at(parallelism: int) -> str | None:
-    job = running_job()
-    if job and all(vertex["parallelism"] == parallelism for vertex in rest(f"/jobs/{job}")["vertices"]):
-        return job
-    return None
-
-
-def savepoint_location(job: str, request_id: str) -> str | None:
-    status = rest(f"/jobs/{job}/savepoints/{request_id}")
-    if status["status"]["id"] != "COMPLETED":
-        return None
-    assert "location" in status["operation"], f"the savepoint failed: {status['operation']}"
-    return status["operation"]["location"]
-
-
-def take_savepoint(workshop) -> str:
-    """The README's curl call; the name of the savepoint's folder in savepoint-dir/."""
-    job = wait_for("the job to run", running_job, 120)
-    answer = subprocess.run(
-        ["curl", "-sS", "-X", "POST", f"localhost:8001/jobs/{job}/savepoints", "-d", '{"cancel-job": false}'],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    request_id = json.loads(answer)["request-id"]
-    location = wait_for("the savepoint", lambda: savepoint_location(job, request_id), 120)
-    name = location.rsplit("/", 1)[-1]
-    assert (workshop.folder / "savepoint-dir" / name).is_dir(), f"{name} is not in savepoint-dir/"
-    return name
 
 
 def replica_slots() -> dict[str, tuple[str, int]]:
@@ -157,64 +71,6 @@ def requests_per_replica() -> dict[str, int]:
 
 def replicas_up() -> int:
     return sum(status.startswith("UP") for status, _ in replica_slots().values())
-
-
-def steady_traffic(producer, tag: str, count: int) -> tuple[threading.Thread, list[str]]:
-    """`count` transactions at RATE per second, in the background; every one must alert."""
-    sent: list[str] = []
-    merchants = [merchant_scoring(0, 20), merchant_scoring(40, 60), merchant_scoring(80, 100)]
-
-    def produce():
-        started = time.monotonic()
-        for number in range(count):
-            ahead = started + number / RATE - time.monotonic()
-            if ahead > 0:
-                time.sleep(ahead)
-            transaction = Transaction(
-                account=account(f"{tag}{number % 20}"), merchant=merchants[number % 3], amount=(number * 37) % 3000
-            )
-            transaction_id = account(f"{tag}-{number}")
-            send_transaction(producer, transaction_id, transaction)
-            sent.append(transaction_id)
-        producer.flush()
-
-    thread = threading.Thread(target=produce)
-    thread.start()
-    return thread, sent
-
-
-def assert_each_alerted_once(alerts, tag: str, sent: list[str], timeout: float) -> None:
-    prefix = f"{tag}-"
-    alerts.read_until(f"{len(sent)} alerts ({tag})", lambda rs: set(sent) <= set(alerted(rs, prefix)), timeout)
-    got = [
-        transaction_id
-        for transaction_id in alerted(alerts.read_for(QUIET_SECONDS), prefix)
-        if transaction_id in set(sent)
-    ]
-    print(f"\n{tag}: sent {len(sent)} transactions, alerts {len(got)}, duplicates {len(got) - len(set(got))}")
-    assert sorted(got) == sorted(sent)
-
-
-def probe_threshold(producer, alerts, holder: str, threshold: int, timeout: float = ALERT_TIMEOUT) -> None:
-    """Send probes for `holder` until one alerts with `threshold` as the threshold applied."""
-    probes: list[str] = []
-
-    def applied(records):
-        if any(
-            Alert.FromString(r.value).threshold == threshold
-            for r in records
-            if Alert.FromString(r.value).transaction_id in probes
-        ):
-            return True
-        if len(probes) * 5 < time.monotonic() - started:
-            probes.append(account(f"threshold-probe-{len(probes)}"))
-            risky = Transaction(account=holder, merchant=merchant_scoring(95, 100), amount=4000)
-            send_transaction(producer, probes[-1], risky)
-            producer.flush()
-        return False
-
-    started = time.monotonic()
-    alerts.read_until(f"{holder}'s threshold {threshold} to apply", applied, timeout)
 
 
 # --- the images: real or stand-in, they keep the contract the project relies on ----------------

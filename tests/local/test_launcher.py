@@ -3,7 +3,6 @@
 import argparse
 import zipfile
 
-import monitoring
 import pytest
 import yaml
 
@@ -11,6 +10,7 @@ import contract
 import jvm
 import kafka_topics
 import layout
+import monitoring
 import options
 import processes
 import rendering

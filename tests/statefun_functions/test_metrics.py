@@ -5,11 +5,11 @@ import signal
 import time
 import urllib.request
 
-import metrics
 import pytest
 from test_merchant_client import serve as serve_answers
 from test_server import start_worker, wait_until_healthy
 
+import metrics
 import server
 from contract import METRICS_PATH, MODEL, STATEFUN_PATH, TRANSACTION_MANAGER
 from entities_pb2 import FeatureVector
