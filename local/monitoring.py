@@ -4,7 +4,8 @@ Docker runs the prom/prometheus image; here the program comes from the machine:
 
 1. `prometheus` on PATH (any 2.x reads the workshop's configuration);
 2. else, as root on Debian or Ubuntu, Debian's own package (bookworm: 2.42, the version the
-   compose file pins), installed the way docker/ready.py installs Docker's engine;
+   compose file pins), installed the way docker/ready.py installs Docker's engine, once the
+   rest of the workshop runs (the first alert does not wait for it);
 3. else one line saying how to install it, and the workshop runs without it.
 """
 
@@ -26,18 +27,38 @@ REFUSE_STARTS = "#!/bin/sh\n# Written by the workshop's local/monitoring.py for 
 
 
 def prometheus_program(say=print) -> str | None:
-    """The path of a prometheus program, installing Debian's when we may; None without one."""
+    """The path of a prometheus program on PATH; else Debian's, when `install_later()` may
+    install it (the program then exists only after that); None, having said so, without one."""
     found = shutil.which("prometheus")
     if found:
         return found
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        say("Prometheus: installing Debian's package (apt-get install prometheus, about a minute, once) ...")
-        if install_package("prometheus"):
-            keep_the_system_service_off(say)
-            return shutil.which("prometheus")
-        say("Prometheus: apt-get could not install it (its output is above)")
+    if may_install():
+        return DEBIAN_PROGRAM
     say(INSTALL_HINT)
     return None
+
+
+# Where Debian's package puts the program: known before it is installed, so that `up` can
+# start everything else first and install Prometheus while the first alerts come.
+DEBIAN_PROGRAM = "/usr/bin/prometheus"
+
+
+def may_install() -> bool:
+    return os.geteuid() == 0 and shutil.which("apt-get") is not None
+
+
+def install_later(say=print) -> bool:
+    """Debian's package, installed after the workshop is up: nothing optional stands between
+    `up` and the first alert. True once the program is there."""
+    if Path(DEBIAN_PROGRAM).exists():
+        return True
+    say("Prometheus: installing Debian's package (apt-get install prometheus, about a minute, once) ...")
+    if install_package("prometheus"):
+        keep_the_system_service_off(say)
+        return Path(DEBIAN_PROGRAM).exists()
+    say("Prometheus: apt-get could not install it (its output is above)")
+    say(INSTALL_HINT)
+    return False
 
 
 def keep_the_system_service_off(say) -> None:

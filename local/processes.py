@@ -76,7 +76,7 @@ def programs(
         },
         "simulator": {"command": [PYTHON, "simulator/simulator.py"], "autostart": False, "priority": 40},
         **(
-            {"prometheus": {"command": prometheus_command(prometheus), "autostart": True, "priority": 20}}
+            {"prometheus": {"command": prometheus_command(prometheus), "autostart": False, "priority": 20}}
             if prometheus
             else {}
         ),

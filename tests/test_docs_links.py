@@ -117,6 +117,12 @@ def test_the_readme_leads_to_every_page_of_docs_and_to_the_benchmarks():
     assert "../BENCHMARKS.md" in link_targets((ROOT / "docs" / "performance.md").read_text())
 
 
+def test_the_readme_is_the_attendees_path_and_stays_short():
+    """The reference lives in docs/; the guide is the exercises, each command where it is needed."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) < 400, f"README.md has {len(lines)} lines: move reference material to docs/"
+
+
 def test_the_readme_states_the_test_command_ci_runs():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "\nmake test\n" in ci

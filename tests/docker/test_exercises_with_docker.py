@@ -103,7 +103,7 @@ def test_the_exercise_with_docker_as_the_readme_tells_it(workshop, producer, ale
     restarted(workshop, name)
     runs_under_traffic_without_a_restart(workshop)
     checked = make(workshop, "check-exercise", f"NAME={name}")
-    assert checked.returncode == 1 and "check(s) to go" in checked.stdout
+    assert checked.returncode != 0 and "check(s) to go" in checked.stdout  # make exits 2
 
     if name == "thresholds":
         the_stateful_upgrade(workshop, producer, alerts)
