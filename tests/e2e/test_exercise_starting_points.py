@@ -1,5 +1,10 @@
-"""Each exercise's starting point runs on the real runtime: the pipeline lacks the feature,
-nothing else. Every transaction still reaches an alert, and nothing is dead-lettered."""
+"""An exercise's starting point runs on the real runtime without Docker: the pipeline lacks the
+feature, nothing else. Every transaction still reaches an alert, and nothing is dead-lettered.
+
+The Docker suite runs every starting point under the simulator's traffic, with the README's
+commands (tests/docker/test_exercises_with_docker.py). Here, the one whose start differs by
+mode: thresholds, whose first start the launcher must refuse through supervisord (the full
+version's state does not fit it) before `make fresh` lets it start."""
 
 import shutil
 import subprocess
@@ -11,7 +16,7 @@ from entities_pb2 import Transaction
 from expectations import ALERT_TIMEOUT, QUIET_SECONDS, account, alerted, merchant_scoring, send_transaction
 from local_workshop import ROOT, TopicReader
 
-EXERCISES = sorted(folder.name for folder in (ROOT / "exercises").iterdir() if (folder / "start.patch").exists())
+EXERCISES = ["thresholds"]
 
 
 def starting_point(folder, name: str):

@@ -223,6 +223,7 @@ def test_forget_removes_the_checkpoints_and_their_records_only_while_nothing_run
     runtime.start()
     runtime.checkpoint("job-a", 5)
     with socket.socket() as rest:
+        rest.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # connections of a workshop just stopped
         try:
             rest.bind(("127.0.0.1", FLINK_REST_PORT))  # as a running JobManager would
         except OSError:
