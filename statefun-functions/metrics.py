@@ -99,8 +99,26 @@ def _fresh_folder() -> Path:
     return folder
 
 
-FOLDER = _fresh_folder()
-COUNTS = Counts()  # made anew in each serving process by writing()
+_folder: Path | None = None
+COUNTS = Counts()  # made anew in each serving process by counting()
+
+
+def folder() -> Path:
+    """The folder all of python-worker's processes write their counts to: made on first use,
+    which server.run() makes before it forks the servers (so that they share it), not at import
+    (so that `import main`, in a test or a check, leaves nothing behind)."""
+    global _folder
+    if _folder is None:
+        _folder = _fresh_folder()
+    return _folder
+
+
+def expect_functions(functions: list[str]) -> None:
+    """The dead-letter series of every served function exist from the start, at 0: an alert
+    rule can then tell "none" from "not scraped". (Other reasons, exception classes, appear
+    with their first dead letter: they cannot be known in advance.)"""
+    for function in functions:
+        COUNTS.dead_letters.setdefault(f"{function} bad-message", 0.0)
 
 
 _write_failed = False
@@ -110,7 +128,7 @@ def write_own_counts() -> None:
     """This process's counts into its own file, replaced whole (a reader never sees half).
     A full or read-only disk costs the metrics, never the serving: said once, then retried."""
     global _write_failed
-    target = FOLDER / f"{os.getpid()}.json"
+    target = folder() / f"{os.getpid()}.json"
     partial = target.with_suffix(".partial")
     try:
         partial.write_text(json.dumps(COUNTS.as_json()))
@@ -118,20 +136,26 @@ def write_own_counts() -> None:
         _write_failed = False
     except OSError as problem:
         if not _write_failed:
-            log.warning("cannot write the metrics of process %d to %s: %s", os.getpid(), FOLDER, problem)
+            log.warning("cannot write the metrics of process %d to %s: %s", os.getpid(), folder(), problem)
         _write_failed = True
 
 
-async def writing(_app) -> AsyncIterator[None]:
+def counting(functions: list[str]):
     """aiohttp cleanup context of the serving process: its counts start at zero (a forked
-    process inherits its parent's), are written once a second, and once more at the end."""
-    global COUNTS
-    COUNTS = Counts()
-    write_own_counts()
-    task = asyncio.create_task(keep_writing())
-    yield
-    task.cancel()
-    write_own_counts()
+    process inherits its parent's), with a dead-letter series for each of `functions`, are
+    written once a second, and once more at the end."""
+
+    async def writing(_app) -> AsyncIterator[None]:
+        global COUNTS
+        COUNTS = Counts()
+        expect_functions(functions)
+        write_own_counts()
+        task = asyncio.create_task(keep_writing())
+        yield
+        task.cancel()
+        write_own_counts()
+
+    return writing
 
 
 async def keep_writing() -> None:
@@ -197,7 +221,7 @@ def exposition() -> tuple[bytes, str]:
 
     write_own_counts()
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(SummedCounts(FOLDER))
+    registry.register(SummedCounts(folder()))
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 

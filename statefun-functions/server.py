@@ -47,7 +47,7 @@ def create_app(functions: StatefulFunctions, on_shutdown=()) -> web.Application:
     app.router.add_post(STATEFUN_PATH, invoke)
     app.router.add_get(HEALTH_PATH, health)
     app.router.add_get(METRICS_PATH, prometheus_metrics)
-    app.cleanup_ctx.append(metrics.writing)
+    app.cleanup_ctx.append(metrics.counting(served_typenames(functions)))
     for close in on_shutdown:
         app.on_cleanup.append(run_on_cleanup(close))
     return app
@@ -138,6 +138,7 @@ def run(functions: StatefulFunctions, settings, on_shutdown=()) -> None:
     )
     for warning in config.start_up_warnings(settings):
         log.warning("%s", warning)
+    metrics.folder()  # before the fork: every server process writes its counts there
     if settings.workers == 1:
         serve(functions, settings, on_shutdown)
     else:

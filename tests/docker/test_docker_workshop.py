@@ -159,14 +159,13 @@ def test_each_image_keeps_the_contract_the_project_relies_on(workshop, image):
 def test_compose_up_starts_the_workshop_and_the_simulator_prints_alerts(workshop):
     started = time.monotonic()
     workshop.compose("up", "-d", timeout=START_TIMEOUT)
-    line = wait_for(
+    wait_for(  # raises at the deadline
         "a 'Suspected Fraud' line in `docker compose logs simulator`",
         lambda: "Suspected Fraud for account id" in workshop.log("simulator"),
         ALERT_TIMEOUT,
         interval=2,
     )
     print(f"\ndocker compose up -d to the first alert line: {time.monotonic() - started:.0f} s")
-    assert line
     assert "on uvloop, protobuf upb" in workshop.log("python-worker")  # the image installs the fast worker
     with urllib.request.urlopen("http://127.0.0.1:8001/", timeout=10) as page:  # the web UI
         assert page.status == 200 and b"<html" in page.read().lower()

@@ -168,7 +168,9 @@ async def test_a_long_bad_answer_is_reported_cut_at_200_characters(clock, servic
     assert str(raised.value) == f"no score for 'Zenlo' after 3 attempts: {reason}"
 
 
-async def test_closing_a_client_that_never_asked_is_fine():
+async def test_closing_a_client_that_never_asked_opens_nothing(monkeypatch):
+    # python-worker closes its client at shutdown, also when no lookup ever ran.
+    monkeypatch.setattr(merchant_client.aiohttp, "ClientSession", lambda **_: pytest.fail("a session opened to close"))
     await MerchantScoreClient("http://127.0.0.1:1").close()
 
 

@@ -1,13 +1,16 @@
 """python-worker's GET /metrics: what it counts, and one sum over all of its processes."""
 
 import http.client
+import os
 import signal
+import subprocess
+import sys
 import time
 import urllib.request
 
 import pytest
 from test_merchant_client import serve as serve_answers
-from test_server import start_worker, wait_until_healthy
+from test_server import FUNCTIONS_DIR, start_worker, wait_until_healthy
 
 import metrics
 import server
@@ -16,6 +19,7 @@ from entities_pb2 import FeatureVector
 from harness import address, to_function, typed
 from merchant_client import MerchantScoreUnavailable
 from prometheus_text import samples
+from statefun_internals import served_typenames
 
 
 def value(text: str, name: str, **labels) -> float:
@@ -72,6 +76,30 @@ async def test_a_dead_letter_is_counted_with_its_function_and_kind_of_reason(cli
     # Still invocations: each one answered, with a dead letter.
     count = "python_worker_invocation_seconds_count"
     assert value(after, count, function=MODEL) - value(before, count, function=MODEL) == 2
+
+
+async def test_each_served_function_has_its_dead_letter_series_from_the_start(client, functions):
+    """At 0 before the first dead letter: an alert rule tells "none" from "not scraped"."""
+    text = await scrape(client)
+    for function in served_typenames(functions):
+        assert ("python_worker_dead_letters_total", (("function", function), ("reason", "bad-message"))) in samples(
+            text
+        ), function
+    assert value(text, "python_worker_dead_letters_total", function=MODEL, reason="bad-message") == 0
+
+
+def test_importing_the_functions_makes_no_metrics_folder(tmp_path):
+    """The folder is made when python-worker serves (server.run), not by `import main`."""
+    environment = {**os.environ, "TMPDIR": str(tmp_path)}
+    imported = subprocess.run(
+        [sys.executable, "-c", "import os, main, metrics; print(os.listdir(os.environ['TMPDIR']))"],
+        cwd=FUNCTIONS_DIR,
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.strip() == "[]"  # looked at before exit (an atexit hook removed it then)
 
 
 async def merchant_counts(client) -> dict[str, float]:
@@ -174,11 +202,11 @@ async def test_without_prometheus_client_the_worker_serves_and_metrics_say_what_
 
 
 def test_a_metrics_file_that_cannot_be_written_costs_the_metrics_not_the_serving(monkeypatch, caplog, tmp_path):
-    monkeypatch.setattr(metrics, "FOLDER", tmp_path / "gone")  # no such folder: every write fails
+    monkeypatch.setattr(metrics, "_folder", tmp_path / "gone")  # no such folder: every write fails
     metrics.write_own_counts()
     metrics.write_own_counts()
     warnings = [r for r in caplog.records if "cannot write the metrics" in r.getMessage()]
     assert len(warnings) == 1  # said once, not once a second
-    monkeypatch.setattr(metrics, "FOLDER", tmp_path)
+    monkeypatch.setattr(metrics, "_folder", tmp_path)
     metrics.write_own_counts()
     assert list(tmp_path.glob("*.json"))
