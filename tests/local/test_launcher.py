@@ -263,6 +263,7 @@ def test_prometheus_runs_only_when_a_program_was_found(tmp_path, monkeypatch):
     )
     command = specs["prometheus"]["command"]
     assert command[0] == "/usr/bin/prometheus"
+    assert specs["prometheus"]["autostart"] is False  # `up` starts it last, after the job runs
     assert "--web.listen-address=127.0.0.1:9090" in command
 
 
@@ -275,19 +276,15 @@ def test_without_a_prometheus_program_up_says_how_to_install_it_and_goes_on(monk
     assert "apt-get install prometheus" in said[0] and "brew install prometheus" in said[0]
 
 
-def test_prometheus_to_install_waits_until_the_rest_runs(monkeypatch, tmp_path):
+def test_prometheus_to_install_waits_until_the_rest_runs(monkeypatch):
     """Nothing optional before the first alert: `up` only learns where Debian's program will be,
-    installs nothing yet, and supervisord starts Prometheus when `up` says so, after the job."""
+    installs nothing yet (supervisord starts Prometheus when `up` says so, after the job: above)."""
     which = shutil.which
     monkeypatch.setattr(monitoring.shutil, "which", lambda name: None if name == "prometheus" else which(name))
     monkeypatch.setattr(monitoring.os, "geteuid", lambda: 0)
     monkeypatch.setattr(monitoring, "install_package", lambda name: pytest.fail("installed during the start"))
     said = []
     assert monitoring.prometheus_program(say=said.append) == monitoring.DEBIAN_PROGRAM and said == []
-    specs = processes.programs(
-        None, tmp_path / "server.properties", tmp_path, "python", prometheus="/usr/bin/prometheus"
-    )
-    assert specs["prometheus"]["autostart"] is False
 
 
 def test_a_compiled_jar_carries_its_service_files_and_is_built_once_per_source(tmp_path, monkeypatch):
