@@ -62,7 +62,16 @@ WORKSHOP = str(ROOT / ".venv" / "bin" / "python")  # make setup's: the launcher,
 LOCK = "/tmp/workshop-topology.lock"
 BOOTSTRAP = "127.0.0.1:9092"
 FLINK_REST = "http://127.0.0.1:8001"
-PROGRAMS = ["kafka-broker", "master", "worker", "worker-2", "python-worker", "merchant-service", "prometheus"]
+PROGRAMS = [
+    "kafka-broker",
+    "master",
+    "worker",
+    "worker-2",
+    "python-worker",
+    "merchant-service",
+    "prometheus",
+    "dashboard",
+]
 # What the bench itself runs, sampled apart from the pipeline's PROGRAMS.
 LOAD_GENERATOR = ("producer", "bench", "second-consumer")
 CONFIRM_EVERY = 100  # simulator.py produce's default: one confirmed fraud per 100 transactions

@@ -34,7 +34,16 @@ LOOPBACK_REPORTER_SOURCES = Path(__file__).resolve().parent / "loopback-reporter
 COMPOSE_FILE = REPO / "docker-compose.yml"
 
 PYTHON = sys.executable  # the venv python the launcher runs with also runs the Python services
-SERVICES = ["kafka-broker", "master", "worker", "python-worker", "merchant-service", "simulator", "prometheus"]
+SERVICES = [
+    "kafka-broker",
+    "master",
+    "worker",
+    "python-worker",
+    "merchant-service",
+    "simulator",
+    "dashboard",
+    "prometheus",
+]
 
 
 def _flink_conf() -> dict:
@@ -50,6 +59,7 @@ FLINK_RPC_PORT, FLINK_BLOB_PORT, FLINK_REST_PORT, FLINK_METRICS_PORT = (
     for key in ("jobmanager.rpc.port", "blob.server.port", "rest.port", "metrics.reporter.prom.port")
 )
 PROMETHEUS_PORT = 9090
+DASHBOARD_PORT = 8088  # the live page (simulator/dashboard.py)
 SERVICE_PORTS = [
     KAFKA_PORT,
     KAFKA_CONTROLLER_PORT,
@@ -59,11 +69,13 @@ SERVICE_PORTS = [
     FLINK_REST_PORT,
     MERCHANT_SERVICE_PORT,
     PROMETHEUS_PORT,
+    DASHBOARD_PORT,
 ]
 FLINK_REST = f"http://127.0.0.1:{FLINK_REST_PORT}"
 PYTHON_WORKER_HEALTH = f"http://127.0.0.1:{PYTHON_WORKER_PORT}/health"
 MERCHANT_SERVICE_HEALTH = f"http://127.0.0.1:{MERCHANT_SERVICE_PORT}/health"
 PROMETHEUS = f"http://127.0.0.1:{PROMETHEUS_PORT}"
+DASHBOARD = f"http://127.0.0.1:{DASHBOARD_PORT}"
 
 
 def resolve_savepoint(path: str) -> Path:

@@ -21,6 +21,7 @@ import jvm
 from layout import (
     CHECKPOINT_DIR,
     CONF,
+    DASHBOARD_PORT,
     FLINK_METRICS_PORT,
     FLINK_PLUGINS,
     FLINK_REST,
@@ -75,6 +76,12 @@ def programs(
             for name in workers(taskmanagers)
         },
         "simulator": {"command": [PYTHON, "simulator/simulator.py"], "autostart": False, "priority": 40},
+        # The live page: its own feeds wait for Kafka and Flink, so it starts with the rest.
+        "dashboard": {
+            "command": [PYTHON, "simulator/dashboard.py", "--flink", FLINK_REST, "--port", str(DASHBOARD_PORT)],
+            "autostart": True,
+            "priority": 40,
+        },
         **(
             {"prometheus": {"command": prometheus_command(prometheus), "autostart": False, "priority": 20}}
             if prometheus

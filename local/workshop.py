@@ -39,6 +39,7 @@ import options
 import processes
 import rendering
 from layout import (
+    DASHBOARD,
     FLINK_REST,
     FLINK_TMP,
     FUNCTIONS,
@@ -123,6 +124,7 @@ def up(args: argparse.Namespace) -> int:
             "python-worker /health": lambda: http_ok(PYTHON_WORKER_HEALTH),
             "merchant-service /health": lambda: http_ok(MERCHANT_SERVICE_HEALTH),
             "master: StateFun job RUNNING": lambda: running_job() is not None,
+            "dashboard /health": lambda: http_ok(f"{DASHBOARD}/health"),
         },
         started,
     )
@@ -138,6 +140,7 @@ def up(args: argparse.Namespace) -> int:
     print(f"  {processes.last_state()}")
     print(f"""
 Up in {time.monotonic() - started:.0f} s. Job {job} is RUNNING.
+  the live page     {DASHBOARD}
   Flink web UI      {FLINK_REST}
   Prometheus        {PROMETHEUS if prometheus else "not running (see above)"}
   logs              {sys.argv[0]} logs [service] [-f]   (files in {LOGS})

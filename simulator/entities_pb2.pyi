@@ -82,16 +82,24 @@ class FraudScore(_message.Message):
     def __init__(self, score: _Optional[int] = ...) -> None: ...
 
 class Alert(_message.Message):
-    __slots__ = ("transaction_id", "transaction", "score", "threshold")
+    __slots__ = ("transaction_id", "transaction", "score", "threshold", "fraud_count", "merchant_score", "merchant_score_fallback", "custom_threshold")
     TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
     TRANSACTION_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    FRAUD_COUNT_FIELD_NUMBER: _ClassVar[int]
+    MERCHANT_SCORE_FIELD_NUMBER: _ClassVar[int]
+    MERCHANT_SCORE_FALLBACK_FIELD_NUMBER: _ClassVar[int]
+    CUSTOM_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     transaction_id: str
     transaction: Transaction
     score: int
     threshold: int
-    def __init__(self, transaction_id: _Optional[str] = ..., transaction: _Optional[_Union[Transaction, _Mapping]] = ..., score: _Optional[int] = ..., threshold: _Optional[int] = ...) -> None: ...
+    fraud_count: int
+    merchant_score: int
+    merchant_score_fallback: bool
+    custom_threshold: bool
+    def __init__(self, transaction_id: _Optional[str] = ..., transaction: _Optional[_Union[Transaction, _Mapping]] = ..., score: _Optional[int] = ..., threshold: _Optional[int] = ..., fraud_count: _Optional[int] = ..., merchant_score: _Optional[int] = ..., merchant_score_fallback: bool = ..., custom_threshold: bool = ...) -> None: ...
 
 class DeadLetter(_message.Message):
     __slots__ = ("function_type", "function_id", "reason", "message_type", "payload")

@@ -153,7 +153,15 @@ def decide(context: Context, fraud_score: FraudScore, default_threshold: int):
             transaction.amount,
         )
         alert = Alert(
-            transaction_id=context.address.id, transaction=transaction, score=fraud_score.score, threshold=threshold
+            transaction_id=context.address.id,
+            transaction=transaction,
+            score=fraud_score.score,
+            threshold=threshold,
+            # What the score came from, for whoever reads the alert (the live page shows it).
+            fraud_count=context.storage.fraud_count.count,
+            merchant_score=context.storage.merchant_score.score,
+            merchant_score_fallback=context.storage.merchant_score.is_fallback,
+            custom_threshold=threshold != default_threshold,
         )
         send_to_kafka(context, ALERTS_TOPIC, key=transaction.account, value=alert)
     # The transaction is done either way: keep only its score, to recognise a duplicate.

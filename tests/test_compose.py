@@ -26,7 +26,16 @@ CONTRACT_SERVICES = {"kafka-broker", "master", "worker", "python-worker", "simul
 # Docker only: HAProxy in front of python-worker's replicas, on the contract's port 8000 (the
 # Docker-free mode's python-worker spreads its connections over its processes itself).
 LOAD_BALANCER = "python-worker-lb"
-PUBLISHED = {"kafka-broker": 9092, "master": 8001, LOAD_BALANCER: 8000, "merchant-service": 8002, "prometheus": 9090}
+# Both modes: the live page (simulator/dashboard.py), beside the simulator.
+DASHBOARD = "dashboard"
+PUBLISHED = {
+    "kafka-broker": 9092,
+    "master": 8001,
+    LOAD_BALANCER: 8000,
+    "merchant-service": 8002,
+    "prometheus": 9090,
+    DASHBOARD: layout.DASHBOARD_PORT,
+}
 HAPROXY_CFG = ROOT / "docker" / "python-worker-lb" / "haproxy.cfg"
 STATEFUN_VERSION = "3.3.0"
 
@@ -111,7 +120,7 @@ def build_folder(spec: dict) -> str:
 
 def test_the_services_are_the_contracts_plus_one_shot_helpers():
     assert "version" not in compose()
-    assert long_running_services() == CONTRACT_SERVICES | {LOAD_BALANCER}
+    assert long_running_services() == CONTRACT_SERVICES | {LOAD_BALANCER, DASHBOARD}
     assert one_shot_services() == {"create-topics", "prepare-dirs"}
 
 

@@ -23,7 +23,7 @@ from local_workshop import rest, wait_for
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PROJECT = "statefun-workshop"
 ENVIRONMENT = {"FRAUD_THRESHOLD": "-1"}  # every transaction alerts
-HOST_PORTS = (8000, 8001, 8002, 8404, 9090, 9092)
+HOST_PORTS = (8000, 8001, 8002, 8088, 8404, 9090, 9092)
 START_TIMEOUT = 600  # a cold first build of the project's images included
 ALERT_TIMEOUT = 180
 RATE = 50  # transactions per second of the steady traffic

@@ -23,9 +23,11 @@ import urllib.parse
 import urllib.request
 
 import pytest
+from selenium.webdriver.common.by import By
 from test_debug_setup import DOCKER, launch_configuration, resolve
 
 import kafka_topics
+from browser import PAGE, chromium, keep_screenshot, poll
 from docker_workshop import (
     ALERT_TIMEOUT,
     ENVIRONMENT,
@@ -201,6 +203,23 @@ def test_prometheus_scrapes_flink_each_python_worker_and_the_balancer(workshop):
             interval=2,
         )
     assert prometheus("/api/v1/query", query="haproxy_backend_active_servers")["result"]
+
+
+def test_the_live_page_shows_the_alerts_and_sends_a_threshold_in_a_browser(workshop):
+    """README "See the fraud", with Docker: the dashboard service's page in Chromium."""
+    opened = chromium()
+    try:
+        opened.get(PAGE)
+        rows = poll("alerts on the live page", lambda: opened.find_elements(By.CSS_SELECTOR, "tr.alert"), ALERT_TIMEOUT)
+        holder = rows[0].get_attribute("data-account")
+        poll("the job's state", lambda: opened.find_element(By.ID, "job-state").text == "RUNNING", 30)
+        opened.find_element(By.ID, "account").send_keys(holder)
+        opened.find_element(By.ID, "set-threshold").click()
+        said = f"{holder}: threshold 5 sent"
+        poll("the page's answer", lambda: opened.find_element(By.ID, "message").text == said, 30)
+        keep_screenshot(opened, "live-page-docker.png")
+    finally:
+        opened.quit()
 
 
 def test_module_settings_reach_the_runtimes_module_yaml_and_a_bad_value_stops_it_first(workshop):

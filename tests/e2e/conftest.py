@@ -37,7 +37,7 @@ def workshop():
         yield local
     finally:
         local.down(volumes=True)
-    listening = [port for port in (8000, 8001, 9090, *flink_metrics_ports(1).values()) if port_open(port)]
+    listening = [port for port in (8000, 8001, 8088, 9090, *flink_metrics_ports(1).values()) if port_open(port)]
     assert listening == [], f"`down` left something listening on 127.0.0.1:{listening}"
 
 

@@ -186,6 +186,7 @@ def test_the_ports_are_those_of_the_contract_compose_and_flink_conf():
         layout.PYTHON_WORKER_PORT,
         layout.MERCHANT_SERVICE_PORT,
         layout.PROMETHEUS_PORT,
+        layout.DASHBOARD_PORT,
     }
 
 

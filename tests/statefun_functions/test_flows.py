@@ -50,7 +50,11 @@ async def test_a_transaction_above_the_threshold_ends_as_one_alert(flow, configu
     [record] = flow.topic(ALERTS_TOPIC)
     assert record.key == ACCOUNT
     assert record.parse(Alert) == Alert(
-        transaction_id="t-1", transaction=transaction, threshold=-1, score=expected_score(0, RISKY, 900)
+        transaction_id="t-1",
+        transaction=transaction,
+        threshold=-1,
+        score=expected_score(0, RISKY, 900),
+        merchant_score=merchant_score(RISKY),  # what the score came from travels with it
     )
     # one transaction: itself, three queries, three answers, the model, its score
     assert flow.delivered == 9

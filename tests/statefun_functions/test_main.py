@@ -127,8 +127,24 @@ async def test_a_score_above_the_default_threshold_raises_an_alert_keyed_by_acco
     result = await score(manager, fraud_score=51)
 
     assert alerts(result) == [
-        (ACCOUNT, Alert(transaction_id=TRANSACTION_ID, transaction=A_TRANSACTION, score=51, threshold=50))
+        (
+            ACCOUNT,
+            Alert(transaction_id=TRANSACTION_ID, transaction=A_TRANSACTION, score=51, threshold=50, merchant_score=10),
+        )
     ]
+
+
+async def test_an_alert_says_what_its_score_came_from_and_which_threshold_applied(manager, configure):
+    configure(fraud_threshold=50)
+    await manager.invoke(typed(A_TRANSACTION))
+    await manager.invoke(typed(ReportedFraud(count=2)))
+    await manager.invoke(typed(MerchantScore(score=50, is_fallback=True)))
+    await manager.invoke(typed(CustomThreshold(threshold=30, account=ACCOUNT)))
+    result = await manager.invoke(typed(FraudScore(score=61)))
+
+    [(_, alert)] = alerts(result)
+    assert (alert.fraud_count, alert.merchant_score, alert.merchant_score_fallback) == (2, 50, True)
+    assert (alert.threshold, alert.custom_threshold) == (30, True)
 
 
 async def test_a_score_equal_to_the_threshold_raises_no_alert(manager, configure):
