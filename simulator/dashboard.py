@@ -264,8 +264,8 @@ async def events(request: web.Request) -> web.StreamResponse:
                 await response.write(f"event: {kind}\ndata: {json.dumps(data)}\n\n".encode())
             except asyncio.TimeoutError:
                 await response.write(b": still here\n\n")  # keeps proxies from closing it
-    except (ConnectionResetError, asyncio.CancelledError):
-        pass
+    except ConnectionResetError:
+        pass  # the page was closed
     finally:
         hub.pages.discard(queue)
     return response
