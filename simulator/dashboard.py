@@ -320,7 +320,7 @@ def act(send):
 
 
 def make_producer(bootstrap: str) -> KafkaProducer:
-    return KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    return KafkaProducer(bootstrap_servers=bootstrap, **kafka_topics.PRODUCER_SETTINGS)
 
 
 def confirm(account: str, _body: dict):

@@ -91,7 +91,7 @@ def send(producer: KafkaProducer, topic: str, key: str, message) -> None:
 
 def produce(args) -> None:
     producer = connect(
-        lambda: KafkaProducer(bootstrap_servers=args.bootstrap, acks="all", linger_ms=5),
+        lambda: KafkaProducer(bootstrap_servers=args.bootstrap, linger_ms=5, **kafka_topics.PRODUCER_SETTINGS),
         "producer",
         args.bootstrap,
         args.connect_timeout,
@@ -163,7 +163,7 @@ def run(args) -> None:
 
 def threshold(args) -> None:
     producer = connect(
-        lambda: KafkaProducer(bootstrap_servers=args.bootstrap, acks="all"),
+        lambda: KafkaProducer(bootstrap_servers=args.bootstrap, **kafka_topics.PRODUCER_SETTINGS),
         "producer",
         args.bootstrap,
         args.connect_timeout,

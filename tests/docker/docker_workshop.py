@@ -111,9 +111,15 @@ def stopwatch() -> callable:
 # --- the job, through Flink's REST API, and traffic whose every transaction must alert --------
 
 
-def job_failures() -> int:
+def job_exceptions() -> list[str]:
+    """Why the job failed, each time it did (a restart keeps the job's id), as Flink's REST API says."""
     job = rest("/jobs")["jobs"][0]["id"]
-    return len(rest(f"/jobs/{job}/exceptions")["exceptionHistory"]["entries"])
+    entries = rest(f"/jobs/{job}/exceptions")["exceptionHistory"]["entries"]
+    return [f"{entry.get('taskName')}: {entry['exceptionName']}" for entry in entries]
+
+
+def job_failures() -> int:
+    return len(job_exceptions())
 
 
 def running_job() -> str | None:

@@ -23,11 +23,11 @@ import kafka_topics
 from docker_workshop import (
     ALERT_TIMEOUT,
     START_TIMEOUT,
-    job_failures,
+    job_exceptions,
     running_job,
     take_savepoint,
 )
-from entities_pb2 import ConfirmFraud, DeadLetter, Transaction
+from entities_pb2 import Alert, ConfirmFraud, DeadLetter, Transaction
 from expectations import QUIET_SECONDS, account, alerted, merchant_scoring, score, settle_all
 from local_workshop import ROOT, TopicReader, transactions_lag, wait_for
 
@@ -86,8 +86,14 @@ def runs_under_traffic_without_a_restart(workshop) -> None:
     printed = workshop.log("simulator").count("Suspected Fraud")
     ends = time.monotonic() + TRAFFIC_SECONDS
     while time.monotonic() < ends:  # a fixed span of traffic, checked as it goes
-        assert running_job() == job and job_failures() == 0, "the job restarted under the starting point"
+        try:
+            failed = job_exceptions()
+        except OSError as silence:  # a busy JobManager, not a restart: the next look tells
+            print(f"Flink's REST API did not answer: {silence}")
+            failed = []
+        assert failed == [], f"the job failed under the starting point: {failed}"
         time.sleep(5)
+    assert wait_for("the same job to run", running_job, 30) == job, "the job was replaced under the starting point"
     more = workshop.log("simulator").count("Suspected Fraud") - printed
     reasons = [DeadLetter.FromString(record.value).reason for record in dead_letters.read_for(1)[earlier:]]
     dead_letters.close()
@@ -134,6 +140,8 @@ def the_stateful_upgrade(workshop, producer, alerts) -> None:
     workshop.compose("stop", "simulator")
     wait_for("the job to have read every transaction", lambda: transactions_lag() == 0, 60)
     alerts.read_until_quiet(QUIET_SECONDS / 3, ALERT_TIMEOUT)
+    scored_before = set(alerted(alerts.records, ""))
+    upgraded_from = len(alerts.records)
     savepoint = take_savepoint(workshop)
     workshop.compose("down")
     restored = make(workshop, "solution", "NAME=thresholds", "RESTORE=1")
@@ -148,5 +156,24 @@ def the_stateful_upgrade(workshop, producer, alerts) -> None:
     verdicts = [line for line in tried.splitlines() if line.startswith("  paid ")]
     assert len(verdicts) == 5 and any("above threshold 5" in line for line in verdicts), tried
     assert not any("alert: score" in line and "above threshold 5" not in line for line in verdicts), tried
-    ids = alerted(alerts.read_for(QUIET_SECONDS), "")
-    assert len(ids) == len(set(ids)), "a transaction was scored twice after the upgrade"
+    after = alerted(alerts.read_for(QUIET_SECONDS)[upgraded_from:], "")
+    twice = sorted({id for id in after if after.count(id) > 1 or id in scored_before})
+    assert twice == [], f"scored again after the upgrade: {twice}"
+    print_repeats(alerts.records)
+
+
+def print_repeats(records) -> None:
+    """Every alert of the whole suite that repeats an earlier one's transaction, with where it
+    sits in the topic: a record to read, not a failure (`make fresh` drops the state that
+    exactly-once rests on, and the suite restarts the runtime in every way the README shows)."""
+    seen: dict[str, object] = {}
+    for record in records:
+        transaction = Alert.FromString(record.value).transaction_id
+        if transaction in seen:
+            first = seen[transaction]
+            print(
+                f"alerted twice: {transaction} at offsets {first.offset} and {record.offset}, "
+                f"{(record.timestamp - first.timestamp) / 1000:.1f} s apart"
+            )
+        else:
+            seen[transaction] = record

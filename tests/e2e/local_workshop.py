@@ -175,7 +175,7 @@ class LocalWorkshop:
 
 class Producer:
     def __init__(self):
-        self._producer = KafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all")
+        self._producer = KafkaProducer(bootstrap_servers=BOOTSTRAP, **kafka_topics.PRODUCER_SETTINGS)
 
     def send(self, topic: str, key: str | None, value: bytes | None) -> None:
         self._producer.send(topic, key=None if key is None else key.encode(), value=value)
