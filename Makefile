@@ -76,14 +76,14 @@ test-unit: setup
 	$(PY) -m pytest -m "not e2e and not docker"
 
 test-e2e: setup $(PROTOC_VENV)/.installed  # the upgrade tests compile a newer entities.proto
-	$(PY) -m pytest -m e2e -s  # -s: the launcher's progress and each test's counts, as they happen
+	$(PY) -m pytest -m e2e -s --durations=12  # -s: the launcher's progress and each test's counts, as they happen
 
 test-faults: setup $(PROTOC_VENV)/.installed
 	$(PY) -m pytest -m faults -s
 
 # Brings up its own engine through docker-ready when it must, and leaves nothing running.
 test-docker: setup
-	$(PY) -m pytest -m docker -s
+	$(PY) -m pytest -m docker -s --durations=12  # the slowest tests named: where the suite's time goes
 
 # --- Docker: engine, Compose and images (docker/ready.py) -------------------------------------
 

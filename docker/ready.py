@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import os
 import platform
 import re
@@ -40,8 +41,21 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "local"))
-import fetch  # noqa: E402  (local/fetch.py: the jar cache the stand-ins are built from)
+
+
+def import_fetch():
+    """local/fetch.py, the jar cache the stand-ins are built from. Stdlib only, so it is loaded from
+    its file: local/ is a folder of scripts, not a package, and none of it goes on sys.path."""
+    if "fetch" in sys.modules:  # already imported, as the tests (local/ on their path) do
+        return sys.modules["fetch"]
+    spec = importlib.util.spec_from_file_location("fetch", REPO / "local" / "fetch.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["fetch"] = module  # before it runs: its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+fetch = import_fetch()
 
 COMPOSE_MODULE = "github.com/docker/compose/v2"
 COMPOSE_VERSION = "v2.40.3"

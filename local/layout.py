@@ -46,7 +46,8 @@ SERVICES = [
 ]
 
 
-def _flink_conf() -> dict:
+def flink_conf() -> dict:
+    """statefun-runtime/flink-conf.yaml, the runtime's settings in both modes."""
     return yaml.safe_load((RUNTIME_SOURCES / "flink-conf.yaml").read_text())
 
 
@@ -55,7 +56,7 @@ def _flink_conf() -> dict:
 KAFKA_PORT, KAFKA_CONTROLLER_PORT = 9092, 9093
 PYTHON_WORKER_PORT, MERCHANT_SERVICE_PORT = 8000, 8002
 FLINK_RPC_PORT, FLINK_BLOB_PORT, FLINK_REST_PORT, FLINK_METRICS_PORT = (
-    int(_flink_conf()[key])
+    int(flink_conf()[key])
     for key in ("jobmanager.rpc.port", "blob.server.port", "rest.port", "metrics.reporter.prom.port")
 )
 PROMETHEUS_PORT = 9090

@@ -245,7 +245,8 @@ def parser() -> argparse.ArgumentParser:
         "--checkpoint-interval",
         metavar="DURATION",
         type=options.duration,
-        help="checkpoint this often, e.g. 10s (default: flink-conf.yaml's, 1s)",
+        help=f"checkpoint this often, e.g. 10s (default: flink-conf.yaml's, "
+        f"{layout.flink_conf()['execution.checkpointing.interval']})",
     )
     start.add_argument(
         "--flink-setting",

@@ -17,6 +17,10 @@ messaging.py (reading, sending, dead letters), config.py (settings), server.py
 (the HTTP endpoint), merchant_client.py (the merchant-score service) and
 contract.py (the names shared with module.yaml and the simulator).
 
+Every function wears @dead_letter_on_failure (messaging.py): a message it fails on
+goes to the dead-letters topic instead of stalling the pipeline, and each invocation
+is timed for GET /metrics. python-worker refuses to start with a function without it.
+
 Run it with `python main.py`; the runtime calls it at http://python-worker:8000/statefun.
 """
 

@@ -31,22 +31,28 @@ one message into:
 
 Functions raise `BadMessage` for input they refuse; anything else they raise
 (a bug, say, in code you just edited) is caught the same way.
+
+The decorator also times each invocation, for GET /metrics (metrics.py): it is
+the one place every message to a function passes through. A function bound
+without it would lose both quietly, so python-worker refuses to start with one
+(`unguarded`, called by server.run), naming it.
 """
 
 import functools
 import inspect
 import logging
 import time
+import weakref
 from datetime import timedelta
 
 from google.protobuf.message import DecodeError
 from google.protobuf.message import Message as ProtobufMessage
-from statefun import Context, Message, kafka_egress_message, message_builder
+from statefun import Context, Message, StatefulFunctions, kafka_egress_message, message_builder
 
 import metrics
 from contract import DEAD_LETTERS_TOPIC, KAFKA_EGRESS, type_of
 from entities_pb2 import ConfirmFraud, CustomThreshold, DeadLetter, Transaction
-from statefun_internals import Checkpoint
+from statefun_internals import Checkpoint, served_typenames
 
 log = logging.getLogger("functions")
 
@@ -159,8 +165,12 @@ def send_to_kafka(context: Context, topic: str, key: str, value: ProtobufMessage
 # --- dead letters -------------------------------------------------------------------------------
 
 
+_GUARDED: weakref.WeakSet = weakref.WeakSet()  # what dead_letter_on_failure returned, for unguarded()
+
+
 def dead_letter_on_failure(function):
-    """Wraps a StateFun function (plain or async) as described in the module doc.
+    """Wraps a StateFun function (plain or async) as described in the module doc: dead letters
+    instead of failures, and the time of each invocation for python_worker_invocation_seconds.
 
     Keyword arguments (what main.bind_functions gives a function) pass through.
     """
@@ -187,7 +197,27 @@ def dead_letter_on_failure(function):
             finally:
                 metrics.invoked(context.address.typename, started)
 
+    _GUARDED.add(guarded)
     return guarded
+
+
+def unguarded(functions: StatefulFunctions) -> str | None:
+    """Why `functions` must not be served, naming each function bound without
+    dead_letter_on_failure; None when every one has it (partial(function, ...) counts as it)."""
+    missing = []
+    for typename in served_typenames(functions):
+        code = functions.for_typename(typename).fun
+        while isinstance(code, functools.partial):
+            code = code.func
+        if code not in _GUARDED:
+            missing.append(f"{typename} ({getattr(code, '__qualname__', repr(code))})")
+    if not missing:
+        return None
+    return (
+        f"function(s) bound without @dead_letter_on_failure: {', '.join(missing)}. Put the decorator "
+        "(from messaging.py) on the line above each one's def: without it, a message it fails on "
+        "would stall the pipeline, and its invocations would be missing from GET /metrics"
+    )
 
 
 def divert(context: Context, message: Message, problem: Exception, checkpoint: Checkpoint) -> None:

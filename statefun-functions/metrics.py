@@ -10,6 +10,9 @@ pipeline"):
     python_worker_merchant_retries_total               attempts after a failed one
     python_worker_merchant_fallbacks_total             lookups that ended on the fallback score
 
+The invocations and dead letters are counted by messaging.dead_letter_on_failure, which every
+function wears: python-worker refuses to start with one bound without it (messaging.unguarded).
+
 Cheap to count. An invocation costs python-worker tens of microseconds, and prometheus-client's
 multiprocess mode (a locked write to a memory-mapped file per number) measured 21-27 % fewer
 invocations/s in the endpoint bench (BENCHMARKS.md). So each process counts in plain

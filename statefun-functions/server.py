@@ -1,18 +1,18 @@
-"""The HTTP endpoint that the StateFun runtime calls: POST /statefun.
+"""The HTTP endpoint that the StateFun runtime calls: POST /statefun (and GET /health, /metrics).
 
 An explicit aiohttp application: create_app() builds it from the functions,
-run() serves it. Bad requests get a 4xx with a one-line reason (and a log line),
-never a stack trace; the worker keeps serving.
+run() serves it, in this process or, with WORKERS=n, in n processes that
+prefork.py forks and watches. Bad requests get a 4xx with a one-line reason
+(and a log line), never a stack trace; the worker keeps serving.
 """
 
 import asyncio
-import ctypes
 import logging
-import os
 import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 from aiohttp import web
 from google.protobuf.internal import api_implementation
@@ -20,8 +20,11 @@ from statefun import RequestReplyHandler, StatefulFunctions
 from statefun.request_reply_pb2 import ToFunction
 
 import config
+import messaging
 import metrics
+import prefork
 from contract import HEALTH_PATH, METRICS_PATH, STATEFUN_PATH
+from prefork import end_with_parent as end_with_parent  # re-exported: server.end_with_parent
 from statefun_internals import declared_state, served_typenames
 
 log = logging.getLogger("server")
@@ -124,6 +127,10 @@ async def prometheus_metrics(_request: web.Request) -> web.Response:
 
 
 def run(functions: StatefulFunctions, settings, on_shutdown=()) -> None:
+    """python-worker: serves `functions` until SIGTERM or SIGINT; exits when it cannot."""
+    unguarded = messaging.unguarded(functions)
+    if unguarded:  # said before anything is served, without a traceback
+        sys.exit(f"python-worker: {unguarded}")
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
     loop = use_event_loop(settings.event_loop)
     log.info(
@@ -186,72 +193,19 @@ def serve(functions: StatefulFunctions, settings, on_shutdown=(), reuse_port: bo
     log.info("stopped")
 
 
-# --- several processes on one port ---------------------------------------------------------
-#
-# One Python process runs one invocation at a time, and the protobuf work of the
-# SDK keeps it on one core. With WORKERS=n, n forked copies of the endpoint each
-# listen on the same port with SO_REUSEPORT, and the kernel spreads the runtime's
-# connections over them. They share nothing: all state travels in the requests.
-# This parent only watches them: SIGTERM/SIGINT stop them all, and when one dies
-# the others are stopped too, so that supervisord (or Docker) restarts the lot.
+# --- several processes on one port (WORKERS=n; prefork.py forks and watches them) -----------
 
 
 def serve_in_processes(functions: StatefulFunctions, settings, on_shutdown=()) -> int:
-    """Fork settings.workers servers on one port; wait for them; the exit status."""
+    """settings.workers servers sharing the port; the exit status (prefork.run says which)."""
     if port_answers(settings.bind_address, settings.port):
         # SO_REUSEPORT would quietly share the port with an earlier worker: refuse instead.
         raise SystemExit(f"python-worker: cannot listen on {settings.bind_address}:{settings.port}: it is taken")
-    children = []
-    parent = os.getpid()
-    for _ in range(settings.workers):
-        pid = os.fork()
-        if pid == 0:
-            end_with_parent(parent)
-            os._exit(serve_child(functions, settings, on_shutdown))
-        children.append(pid)
-
-    stopping = False
-
-    def stop(signum=None, _frame=None):
-        nonlocal stopping
-        stopping = True
-        for child in children:
-            try:
-                os.kill(child, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    status = 0
-    running = set(children)
-    while running:
-        child, wait_status = os.wait()
-        running.discard(child)
-        code = os.waitstatus_to_exitcode(wait_status)
-        if not stopping:
-            log.error("server process %d exited (%d): stopping the others", child, code)
-            status = 1
-            stop()
-    return status
-
-
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def end_with_parent(parent: int) -> None:
-    """A server process gets SIGTERM when its parent dies, even by kill -9.
-
-    Otherwise it would outlive it, keep the port, and make the restarted python-worker
-    refuse to start ("it is taken"). Linux only; elsewhere the parent's SIGTERM suffices.
-    """
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != parent:  # it died before the call above
-        os._exit(0)
+    return prefork.run(partial(serve_child, functions, settings, on_shutdown), settings.workers)
 
 
 def serve_child(functions: StatefulFunctions, settings, on_shutdown) -> int:
+    """One of the forked servers: serve() until stopped; what it ended with, as an exit status."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # run_app installs its own handlers
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:

@@ -32,6 +32,7 @@ from statefun.request_reply_pb2 import Address, FromFunction, ToFunction, TypedV
 
 import config
 import main
+import messaging
 from contract import ALERTS_TOPIC, DEAD_LETTERS_TOPIC, KAFKA_EGRESS, type_of
 from entities_pb2 import Alert, CustomThreshold, DeadLetter, QueryFraud, QueryThreshold, ReportedFraud
 from merchant_client import MerchantScoreClient
@@ -282,6 +283,9 @@ class Worker:
         # Binding again replaces each function in the same StatefulFunctions, so the
         # instances and handlers a test already made see the change.
         main.bind_functions(self.functions, self.settings, self.merchant_scores)
+        # python-worker would refuse to start (server.run): the checks of an exercise say it too.
+        unguarded = messaging.unguarded(self.functions)
+        assert unguarded is None, unguarded
 
     def configure(self, **values) -> None:
         self.settings = dataclasses.replace(self.settings, **values)

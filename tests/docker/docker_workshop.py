@@ -19,6 +19,7 @@ import time
 from entities_pb2 import Alert, Transaction
 from expectations import QUIET_SECONDS, account, alerted, merchant_scoring, send_transaction
 from local_workshop import rest, wait_for
+from processes import running_job
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PROJECT = "statefun-workshop"
@@ -120,17 +121,6 @@ def job_exceptions() -> list[str]:
 
 def job_failures() -> int:
     return len(job_exceptions())
-
-
-def running_job() -> str | None:
-    try:
-        jobs = [job for job in rest("/jobs")["jobs"] if job["status"] == "RUNNING"]
-    except OSError:
-        return None
-    if not jobs:
-        return None
-    vertices = rest(f"/jobs/{jobs[0]['id']}")["vertices"]
-    return jobs[0]["id"] if all(vertex["status"] == "RUNNING" for vertex in vertices) else None
 
 
 def running_at(parallelism: int) -> str | None:

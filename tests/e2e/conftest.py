@@ -5,6 +5,7 @@ import sys
 import pytest
 
 import kafka_topics
+from layout import DASHBOARD_PORT, FLINK_REST_PORT, PROMETHEUS_PORT, PYTHON_WORKER_PORT
 from local_workshop import LAUNCHER, LocalWorkshop, Producer, TopicReader
 from processes import flink_metrics_ports, port_open
 
@@ -37,7 +38,17 @@ def workshop():
         yield local
     finally:
         local.down(volumes=True)
-    listening = [port for port in (8000, 8001, 8088, 9090, *flink_metrics_ports(1).values()) if port_open(port)]
+    listening = [
+        port
+        for port in (
+            PYTHON_WORKER_PORT,
+            FLINK_REST_PORT,
+            DASHBOARD_PORT,
+            PROMETHEUS_PORT,
+            *flink_metrics_ports(1).values(),
+        )
+        if port_open(port)
+    ]
     assert listening == [], f"`down` left something listening on 127.0.0.1:{listening}"
 
 

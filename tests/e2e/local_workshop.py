@@ -19,12 +19,12 @@ import yaml
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
 import kafka_topics
+import processes
+from layout import FLINK_REST, KAFKA_PORT, LOGS, PROMETHEUS, SUPERVISORD_CONF
+from layout import REPO as ROOT
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 LAUNCHER = ROOT / "local" / "workshop.py"
-FLINK_REST = "http://127.0.0.1:8001"
-PROMETHEUS = "http://127.0.0.1:9090"
-BOOTSTRAP = "127.0.0.1:9092"
+BOOTSTRAP = f"127.0.0.1:{KAFKA_PORT}"
 
 # The job's Kafka consumer group, as module.yaml names it (for the lag of its input).
 CONSUMER_GROUP = next(
@@ -117,7 +117,7 @@ class LocalWorkshop:
                 "-m",
                 "supervisor.supervisorctl",
                 "-c",
-                str(ROOT / ".local-run" / "supervisord.conf"),
+                str(SUPERVISORD_CONF),
                 "pid",
                 service,
             ],
@@ -141,14 +141,13 @@ class LocalWorkshop:
             return False
 
     def log(self, service: str) -> str:
-        path = ROOT / ".local-run" / "logs" / f"{service}.log"
+        path = LOGS / f"{service}.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
     @staticmethod
     def running_job() -> str:
-        jobs = [job["id"] for job in rest("/jobs")["jobs"] if job["status"] == "RUNNING"]
-        assert len(jobs) == 1, jobs
-        return jobs[0]
+        """The job's id, once it and all of its tasks run (after a failure Flink restarts them)."""
+        return wait_for("the job to run", processes.running_job, 120)
 
     def failures(self) -> int:
         """How often the running job failed (and was restarted): its exception history.

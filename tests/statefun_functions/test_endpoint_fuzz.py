@@ -3,6 +3,10 @@
 The app runs in a thread of its own on a free port and is called over real HTTP, like the
 runtime calls it. Hypothesis draws the bodies: random bytes, valid requests with bytes
 flipped, cut or spliced, and well-formed requests whose every field is arbitrary.
+
+A file of its own, not part of test_server.py: what it fuzzes is the whole worker behind
+server.py's endpoint (messaging.py and every function of main.py too), it takes seconds of
+Hypothesis, and it is named by tools/mutation/run.py (run last) and docs/guarantees.md.
 """
 
 import asyncio

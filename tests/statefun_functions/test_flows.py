@@ -2,6 +2,10 @@
 
 The harness routes the real functions' messages to each other and fires the
 counter's delayed messages on a virtual clock: 30 days in milliseconds.
+
+A file of its own, not part of test_main.py: each test here is about what the five
+functions of main.py do together (and with the merchant service), replaying the
+request-reply protocol from ingress to egress, not about one function's branches.
 """
 
 from datetime import timedelta

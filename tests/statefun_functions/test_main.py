@@ -1,4 +1,10 @@
-"""Each function of main.py, branch by branch, through the request-reply protocol."""
+"""main.py: each function, branch by branch, through the request-reply protocol.
+
+One section per function (the transaction manager, the fraud counter, the merchant function, the
+threshold function, the model), each ending with the edges of what the function accepts: the last
+value taken and the first one refused. The model's numbers are computed by hand, as README.md's
+"The model" promises them. Flows through several functions are in test_flows.py.
+"""
 
 import itertools
 from datetime import timedelta
@@ -6,11 +12,13 @@ from datetime import timedelta
 import pytest
 from aiohttp import web
 from statefun import RequestReplyHandler
-from statefun.request_reply_pb2 import FromFunction
+from statefun.request_reply_pb2 import Address, FromFunction
 
 import main
 from contract import (
+    ALERTS_TOPIC,
     COUNTER,
+    DEAD_LETTERS_TOPIC,
     MERCHANT,
     MODEL,
     THRESHOLD,
@@ -21,6 +29,7 @@ from entities_pb2 import (
     Alert,
     ConfirmFraud,
     CustomThreshold,
+    DeadLetter,
     ExpireFraud,
     FeatureVector,
     FraudScore,
@@ -36,6 +45,7 @@ from harness import (
     address,
     alerts,
     assert_refused,
+    egress_records,
     query_count,
     query_threshold,
     raw_typed,
@@ -43,15 +53,20 @@ from harness import (
     to_function,
     typed,
 )
-from merchant_client import MerchantScoreClient, RetryPolicy
+from merchant_client import MerchantScoreClient, MerchantScoreUnavailable, RetryPolicy
 from merchant_service import merchant_score
 
 ACCOUNT = "0x00F3CD51"
-TRANSACTION_ID = "7f3a0c"
+TRANSACTION_ID = "t-1"
 A_TRANSACTION = Transaction(account=ACCOUNT, merchant="Hypergrid", amount=36)
+ASKER = address(TRANSACTION_MANAGER, TRANSACTION_ID)
 
 
-# --- the transaction manager --------------------------------------------------
+def topic(result, name, message_class):
+    return [record.parse(message_class) for record in egress_records(result) if record.topic == name]
+
+
+# --- the transaction manager ----------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -250,15 +265,74 @@ async def test_an_unexpected_message_type_is_dead_lettered(manager):
     )
 
 
-# --- the fraud counter ---------------------------------------------------------
+# At the edges of what it accepts: the last value taken and the first one refused.
+
+
+@pytest.mark.parametrize(
+    "transaction",
+    [
+        Transaction(account="A" * 256, merchant="Uparc", amount=3),
+        Transaction(account=ACCOUNT, merchant="M" * 256, amount=3),
+        Transaction(account=ACCOUNT, merchant="Uparc", amount=0),
+    ],
+)
+async def test_names_of_256_characters_and_an_amount_of_zero_are_scored(manager, transaction):
+    result = await manager.invoke(typed(transaction))
+
+    assert topic(result, DEAD_LETTERS_TOPIC, DeadLetter) == []
+    assert [(m.target.type, m.target.id) for m in result.outgoing_messages] == [
+        ("counter", transaction.account),
+        ("merchant", transaction.merchant),
+        ("threshold", transaction.account),
+    ]
+
+
+@pytest.mark.parametrize(
+    "transaction, reason",
+    [
+        (Transaction(account="A" * 257, merchant="Uparc", amount=3), "longer than 256 characters"),
+        (Transaction(account=ACCOUNT, merchant="Uparc", amount=-1), "negative amount (-1)"),
+    ],
+)
+async def test_a_257_character_account_and_an_amount_of_minus_one_are_dead_lettered(manager, transaction, reason):
+    result = await manager.invoke(typed(transaction))
+
+    [letter] = topic(result, DEAD_LETTERS_TOPIC, DeadLetter)
+    assert reason in letter.reason
+    assert not result.outgoing_messages
+
+
+async def decide(manager, fraud_score, custom_threshold):
+    await manager.invoke(typed(Transaction(account=ACCOUNT, merchant="Uparc", amount=5)))
+    await manager.invoke(typed(ReportedFraud(count=0)))
+    await manager.invoke(typed(MerchantScore(score=10)))
+    await manager.invoke(typed(CustomThreshold(threshold=custom_threshold, account=ACCOUNT)))
+    return topic(await manager.invoke(typed(FraudScore(score=fraud_score))), ALERTS_TOPIC, Alert)
+
+
+async def test_a_custom_threshold_of_100_silences_even_the_top_score(manager, configure):
+    configure(fraud_threshold=-1)
+    assert await decide(manager, fraud_score=100, custom_threshold=100) == []
+
+
+async def test_a_custom_threshold_of_99_alerts_on_the_top_score(manager, configure):
+    configure(fraud_threshold=100)
+    [alert] = await decide(manager, fraud_score=100, custom_threshold=99)
+    assert (alert.score, alert.threshold) == (100, 99)
+
+
+async def test_a_negative_custom_threshold_is_no_threshold_of_its_own(manager, configure):
+    """The threshold function never keeps one; should one arrive, the default applies."""
+    configure(fraud_threshold=50)
+    assert await decide(manager, fraud_score=40, custom_threshold=-1) == []
+
+
+# --- the fraud counter ----------------------------------------------------------------------------
 
 
 @pytest.fixture
 def counter(functions):
     return Instance(functions, COUNTER, ACCOUNT)
-
-
-ASKER = address(TRANSACTION_MANAGER, TRANSACTION_ID)
 
 
 async def test_the_count_of_an_account_without_frauds_is_zero(counter):
@@ -321,7 +395,38 @@ async def test_a_query_without_a_caller_is_dead_lettered(counter):
     assert_refused(await counter.invoke(typed(QueryFraud())), "must come from a function")
 
 
-# --- the merchant function -------------------------------------------------------
+# At the edges of what it accepts: the last value taken and the first one refused.
+
+
+async def test_the_count_of_three_frauds_drops_to_two_when_one_expires(functions):
+    counter = Instance(functions, COUNTER, ACCOUNT)
+    for _ in range(3):
+        await counter.invoke(typed(ConfirmFraud(account=ACCOUNT)))
+
+    await counter.invoke(typed(ExpireFraud()))
+
+    assert counter.value("fraud_count", ReportedFraud) == ReportedFraud(count=2)
+
+
+@pytest.mark.parametrize(
+    "caller",
+    [
+        Address(namespace="ververica", type="", id="t-1"),
+        Address(namespace="", type="transaction-manager", id="t-1"),
+        Address(namespace="ververica", type="transaction-manager", id=""),
+    ],
+)
+async def test_a_query_from_an_incomplete_address_is_dead_lettered_not_failed(functions, caller):
+    """The SDK would refuse the answer's address only after the function returned: the whole
+    invocation would fail, and the runtime retry it forever (found by test_endpoint_fuzz)."""
+    counter = Instance(functions, COUNTER, ACCOUNT)
+    result = await counter.invoke(typed(QueryFraud()), callers=[caller])
+    [letter] = topic(result, DEAD_LETTERS_TOPIC, DeadLetter)
+    assert "cannot send to the incomplete address" in letter.reason
+    assert not result.outgoing_messages
+
+
+# --- the merchant function ------------------------------------------------------------------------
 
 
 async def ask_merchant(functions, name="Hypergrid", instance=None):
@@ -388,7 +493,37 @@ async def test_the_merchant_function_takes_only_queries(functions):
     )
 
 
-# --- the threshold function ---------------------------------------------------------
+# When the merchant-score service cannot score a merchant.
+
+
+class ServiceDown:
+    """A merchant-score client whose service stays down: what the real one raises after its retries."""
+
+    def __init__(self):
+        self.asked = []
+
+    async def score(self, merchant):
+        self.asked.append(merchant)
+        raise MerchantScoreUnavailable(f"no score for {merchant!r} after 3 attempts")
+
+
+async def test_a_merchant_the_service_cannot_score_gets_50_and_is_asked_about_again(functions, worker, caplog):
+    service = ServiceDown()
+    worker.use_merchant_scores(service)
+    instance = Instance(functions, MERCHANT, "Zenlo")
+
+    answers = []
+    for _ in range(2):
+        result = await instance.invoke(typed(QueryMerchantScore()), callers=[ASKER])
+        [reply] = result.outgoing_messages
+        answers.append(MerchantScore.FromString(reply.argument.value))
+
+    assert answers == [MerchantScore(score=50, is_fallback=True)] * 2
+    assert service.asked == ["Zenlo", "Zenlo"]  # the fallback is not cached
+    assert "ververica/merchant/Zenlo: using the fallback score 50" in caplog.text
+
+
+# --- the threshold function -----------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -435,7 +570,41 @@ async def test_a_confirmation_on_the_thresholds_topic_is_dead_lettered(threshold
     assert_refused(await threshold.invoke(wrong), "field(s) [1] are not of the type")
 
 
-# --- the model -------------------------------------------------------------------
+# At the edges of what it accepts: the last value taken and the first one refused.
+
+
+async def kept_threshold(instance):
+    [reply] = (await instance.invoke(typed(QueryThreshold()), callers=[ASKER])).outgoing_messages
+    return CustomThreshold.FromString(reply.argument.value).threshold
+
+
+@pytest.mark.parametrize("value", [1, 100])
+async def test_thresholds_from_1_to_100_are_kept(threshold, value):
+    result = await threshold.invoke(typed(CustomThreshold(threshold=value, account=ACCOUNT)))
+
+    assert topic(result, DEAD_LETTERS_TOPIC, DeadLetter) == []
+    assert await kept_threshold(threshold) == value
+
+
+@pytest.mark.parametrize("value", [-1, 101])
+async def test_thresholds_of_minus_1_and_101_are_dead_lettered(threshold, value):
+    result = await threshold.invoke(typed(CustomThreshold(threshold=value, account=ACCOUNT)))
+
+    [letter] = topic(result, DEAD_LETTERS_TOPIC, DeadLetter)
+    assert f"from 0 (the default) to 100, not {value}" in letter.reason
+    assert await kept_threshold(threshold) == 0
+
+
+async def test_the_log_says_which_threshold_an_account_set(threshold, caplog):
+    caplog.set_level("INFO")
+    await threshold.invoke(typed(CustomThreshold(threshold=70, account=ACCOUNT)))
+    await threshold.invoke(typed(CustomThreshold(threshold=0, account=ACCOUNT)))
+
+    assert f"ververica/threshold/{ACCOUNT}: threshold set to 70" in caplog.text
+    assert f"ververica/threshold/{ACCOUNT}: threshold set to the default" in caplog.text
+
+
+# --- the model ------------------------------------------------------------------------------------
 
 
 async def model_score(functions, features):
@@ -466,6 +635,115 @@ async def test_the_model_dead_letters_features_out_of_range(functions):
     instance = Instance(functions, MODEL, ACCOUNT)
     result = await instance.invoke(typed(FeatureVector(merchant_score=250)), callers=[ASKER])
     assert_refused(result, "out of range")
+
+
+# The model's numbers, as README.md's "The model" promises them, computed by hand.
+#
+# 20 points per confirmed fraud, at most 60; half the merchant's score (50 points at most);
+# 30 × amount / (amount + 500) for the amount; the sum rounded, and capped at 100. Each
+# expected score below is worked out in its comment, and the inputs are chosen so that a
+# change to any of these numbers (a cap of 59, a weight of 49, 499 instead of 500, a floor
+# instead of a division) changes at least one score: rounding hides none of them.
+
+
+async def invoke_model(functions, fraud_count=0, merchant_score=0, amount=0):
+    features = FeatureVector(fraud_count=fraud_count, merchant_score=merchant_score, amount=amount)
+    return await Instance(functions, MODEL, "0x0000A11C").invoke(typed(features), callers=[ASKER])
+
+
+async def score_of(functions, **features) -> int:
+    [reply] = (await invoke_model(functions, **features)).outgoing_messages
+    assert (reply.target.type, reply.target.id) == ("transaction-manager", "t-1")
+    return FraudScore.FromString(reply.argument.value).score
+
+
+@pytest.mark.parametrize(
+    "fraud_count, score",
+    [
+        (0, 0),
+        (1, 20),
+        (2, 40),
+        (3, 60),
+        (4, 60),  # 80, capped at 60: the history alone never reaches the cap of the sum
+        (50, 60),
+    ],
+)
+async def test_each_confirmed_fraud_adds_twenty_points_up_to_sixty(functions, fraud_count, score):
+    assert await score_of(functions, fraud_count=fraud_count) == score
+
+
+@pytest.mark.parametrize(
+    "merchant_score, score",
+    [
+        (0, 0),
+        (40, 20),
+        (98, 49),
+        (100, 50),  # the merchant weighs 50 points, at most
+    ],
+)
+async def test_the_merchant_weighs_half_of_its_score(functions, merchant_score, score):
+    assert await score_of(functions, merchant_score=merchant_score) == score
+
+
+@pytest.mark.parametrize(
+    "amount, score",
+    [
+        (100, 5),  # 30 × 100 / 600 = 5
+        (500, 15),  # 30 × 500 / 1000 = 15: half of the 30 points at 500 USD
+        (1_499, 22),  # 30 × 1499 / 1999 = 22.496: rounded down
+        (1_501, 23),  # 30 × 1501 / 2001 = 22.504: rounded up
+        (2_000_000_000, 30),  # 29.99999: the 30 points are approached, never passed
+    ],
+)
+async def test_the_amount_adds_up_to_thirty_points_half_of_them_at_500_usd(functions, amount, score):
+    assert await score_of(functions, amount=amount) == score
+
+
+@pytest.mark.parametrize(
+    "fraud_count, merchant_score, amount, score",
+    [
+        (1, 40, 500, 55),  # 20 + 20 + 15
+        (0, 41, 66, 24),  # 20.5 + 3.498 = 23.998: the sum is rounded, not each term (20 + 3 = 23)
+        (0, 100, 468, 65),  # 50 + 14.504 = 64.504
+        (2, 73, 812, 95),  # 40 + 36.5 + 18.567 = 95.067
+        (3, 100, 500, 100),  # 60 + 50 + 15 = 125, capped at 100
+        (2, 100, 100_000, 100),  # 40 + 50 + 29.85 = 119.85, capped at 100
+    ],
+)
+async def test_the_sum_is_rounded_then_capped_at_one_hundred(functions, fraud_count, merchant_score, amount, score):
+    assert await score_of(functions, fraud_count=fraud_count, merchant_score=merchant_score, amount=amount) == score
+
+
+@pytest.mark.parametrize(
+    "features, score",
+    [
+        (dict(fraud_count=0, merchant_score=0, amount=0), 0),
+        (dict(fraud_count=2_000_000_000, merchant_score=100, amount=2_000_000_000), 100),
+    ],
+)
+async def test_features_at_the_edges_of_their_range_are_scored(functions, features, score):
+    assert await score_of(functions, **features) == score
+
+
+@pytest.mark.parametrize(
+    "features",
+    [
+        dict(fraud_count=-1),
+        dict(merchant_score=-1),
+        dict(merchant_score=101),
+        dict(amount=-1),
+    ],
+)
+async def test_features_just_outside_their_range_are_dead_lettered(functions, features):
+    result = await invoke_model(functions, **features)
+
+    assert not result.outgoing_messages
+    [letter] = [record.parse(DeadLetter) for record in egress_records(result) if record.topic == DEAD_LETTERS_TOPIC]
+    assert "features out of range" in letter.reason
+    assert letter.function_type == MODEL
+
+
+# --- the log --------------------------------------------------------------------------------------
 
 
 async def test_the_log_names_the_function_address(counter, manager, configure, caplog):

@@ -15,6 +15,9 @@ be identical once the quoted text is cut.
 The worker as shipped is this interpreter (.venv, on upb); the SDK as pinned is $PINNED_PYTHON,
 or bench/.venv-pinned (made by `make bench-setup`); without one the test is skipped (failed under
 CI). It takes about a second.
+
+A file of its own: it is about the pinned SDK and protobuf, across every module, not about one of
+statefun-functions/; tools/mutation/run.py leaves it out by this name.
 """
 
 import os
