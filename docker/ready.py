@@ -43,19 +43,21 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def import_fetch():
-    """local/fetch.py, the jar cache the stand-ins are built from. Stdlib only, so it is loaded from
-    its file: local/ is a folder of scripts, not a package, and none of it goes on sys.path."""
-    if "fetch" in sys.modules:  # already imported, as the tests (local/ on their path) do
-        return sys.modules["fetch"]
-    spec = importlib.util.spec_from_file_location("fetch", REPO / "local" / "fetch.py")
+def import_local(name: str):
+    """local/<name>.py (stdlib only), loaded from its file: local/ is a folder of scripts, not a
+    package, and none of it goes on sys.path. fetch.py: the jar cache the stand-ins are built
+    from; apt.py: Debian's packages, installed with no service of theirs started."""
+    if name in sys.modules:  # already imported, as the tests (local/ on their path) do
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, REPO / "local" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
-    sys.modules["fetch"] = module  # before it runs: its dataclasses look their module up there
+    sys.modules[name] = module  # before it runs: its dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
 
-fetch = import_fetch()
+fetch = import_local("fetch")
+apt = import_local("apt")
 
 COMPOSE_MODULE = "github.com/docker/compose/v2"
 COMPOSE_VERSION = "v2.40.3"
@@ -124,9 +126,8 @@ def apt_install(*packages: str) -> None:
     if not shutil.which("apt-get"):
         fail(f"needs {', '.join(packages)} and there is no apt-get to install it")
     say(f"installing {' '.join(packages)} from Debian's packages ...")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, stdout=sys.stderr)
-    subprocess.run(["apt-get", "install", "-y", "-qq", *packages], check=True, env=env, stdout=sys.stderr)
+    if not apt.install(*packages, output=sys.stderr):  # Debian's docker.io would start the system's engine
+        fail(f"apt-get could not install {', '.join(packages)} (its output is above)")
 
 
 def process_alive(pid_file: Path) -> int | None:

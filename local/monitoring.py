@@ -4,26 +4,21 @@ Docker runs the prom/prometheus image; here the program comes from the machine:
 
 1. `prometheus` on PATH (any 2.x reads the workshop's configuration);
 2. else, as root on Debian or Ubuntu, Debian's own package (bookworm: 2.42, the version the
-   compose file pins), installed the way docker/ready.py installs Docker's engine, once the
-   rest of the workshop runs (the first alert does not wait for it);
+   compose file pins), installed as docker/ready.py installs Docker's engine (apt.py: no
+   service started), once the rest of the workshop runs (the first alert does not wait for it);
 3. else one line saying how to install it, and the workshop runs without it.
 """
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
+
+import apt
 
 INSTALL_HINT = (
     "Prometheus: no `prometheus` program found, so the workshop runs without it "
     "(Debian/Ubuntu: sudo apt-get install prometheus; macOS: brew install prometheus; then `make up` again)"
 )
-
-# apt's packages start their service when installed; the workshop runs its own Prometheus on
-# 9090, so the system's must not start. Debian's documented switch: an invoke-rc.d policy that
-# refuses (exit 101), which systemd's deb-systemd-invoke honours too.
-POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
-REFUSE_STARTS = "#!/bin/sh\n# Written by the workshop's local/monitoring.py for one apt-get run.\nexit 101\n"
 
 
 def prometheus_program(say=print) -> str | None:
@@ -44,7 +39,7 @@ DEBIAN_PROGRAM = "/usr/bin/prometheus"
 
 
 def may_install() -> bool:
-    return os.geteuid() == 0 and shutil.which("apt-get") is not None
+    return apt.available()
 
 
 def install_later(say=print) -> bool:
@@ -70,19 +65,4 @@ def keep_the_system_service_off(say) -> None:
 
 
 def install_package(name: str) -> bool:
-    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    ours = not POLICY_RC_D.exists()
-    if ours:
-        POLICY_RC_D.write_text(REFUSE_STARTS)
-        POLICY_RC_D.chmod(0o755)
-    try:
-        for command in (
-            ["apt-get", "update", "-qq"],
-            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", name],
-        ):
-            if subprocess.run(command, env=environment, stdout=subprocess.DEVNULL).returncode != 0:
-                return False
-    finally:
-        if ours:
-            POLICY_RC_D.unlink()
-    return True
+    return apt.install(name, recommends=False)

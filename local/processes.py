@@ -28,7 +28,7 @@ from layout import (
     KAFKA_PORT,
     LAST_STATE,
     LOGS,
-    MERCHANT_SERVICE_PORT,
+    MERCHANT_SERVICE,
     PROMETHEUS_DATA,
     PROMETHEUS_PORT,
     PYTHON,
@@ -142,7 +142,7 @@ def services_environment() -> dict[str, str]:
     the addresses default to this machine's.
     """
     environment = dict(os.environ)
-    environment.setdefault("MERCHANT_SERVICE_URL", f"http://127.0.0.1:{MERCHANT_SERVICE_PORT}")
+    environment.setdefault("MERCHANT_SERVICE_URL", MERCHANT_SERVICE)
     environment["KAFKA_BOOTSTRAP"] = f"127.0.0.1:{KAFKA_PORT}"
     environment["PYTHONUNBUFFERED"] = "1"  # so the logs show prints as they happen
     # Where Flink finds its Prometheus reporter (Flink's scripts set this to <flink>/plugins).

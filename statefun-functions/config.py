@@ -142,7 +142,8 @@ def from_environment(environ: Mapping[str, str] = os.environ) -> Settings:
     )
 
 
-# What python-worker's own merchant-score service is at when `make up` runs it on this machine.
+# What python-worker's own merchant-score service is at when `make up` runs it on this machine
+# (local/layout.py's MERCHANT_SERVICE; tests/test_consistency.py checks that they agree).
 LOCAL_MERCHANT_SERVICE_URL = "http://127.0.0.1:8002"
 
 
@@ -159,7 +160,8 @@ def start_up_warnings(settings: Settings) -> list[str]:
     except (socket.gaierror, UnicodeError):
         return [
             f"MERCHANT_SERVICE_URL={settings.merchant_service_url}: the host {host!r} is not known here, "
-            f"so every merchant lookup will fall back to the score 50. Next to `make up`, "
+            f"so every merchant lookup will end on the fallback score (main.py's FALLBACK_MERCHANT_SCORE). "
+            f"Next to `make up`, "
             f"set MERCHANT_SERVICE_URL={LOCAL_MERCHANT_SERVICE_URL}"
         ]
     return []

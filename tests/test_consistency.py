@@ -9,9 +9,11 @@ import pathlib
 
 import yaml
 
+import config
 import contract
 import entities_pb2
 import kafka_topics
+import layout
 from contract import type_of
 from entities_pb2 import ConfirmFraud, CustomThreshold, Transaction
 
@@ -81,3 +83,7 @@ def test_every_message_of_the_proto_travels_under_the_contracts_namespace():
     assert {"Transaction", "ConfirmFraud", "CustomThreshold", "Alert", "DeadLetter"} <= set(names)
     for name in names:
         assert type_of(getattr(entities_pb2, name)).typename == f"com.googleapis/workshop.{name}"
+
+
+def test_python_worker_looks_for_the_merchant_service_where_make_up_runs_it():
+    assert config.LOCAL_MERCHANT_SERVICE_URL == layout.MERCHANT_SERVICE

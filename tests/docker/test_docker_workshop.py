@@ -395,7 +395,7 @@ def test_scaled_out_from_a_savepoint_a_lost_python_worker_replica_loses_and_dupl
     scaled = {"SAVEPOINT": f"savepoint-dir/{take_savepoint(workshop)}", "PARALLELISM": "2"}
     workshop.compose("up", "-d", "--scale", "python-worker=2", settings=scaled, timeout=START_TIMEOUT)
     wait_for("the job to run at parallelism 2", lambda: running_at(2), 180)
-    assert len(rest("/taskmanagers")["taskmanagers"]) == 2
+    wait_for("two TaskManagers registered", lambda: len(rest("/taskmanagers")["taskmanagers"]) == 2, 60)
     assert f"from savepoint /{scaled['SAVEPOINT']}" in workshop.log("master")
     wait_for("python-worker-lb to see both replicas up", lambda: replicas_up() == 2, 60)
     # Prometheus reaches each replica and each TaskManager itself, by Docker's DNS.

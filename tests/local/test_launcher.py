@@ -271,7 +271,7 @@ def test_prometheus_runs_only_when_a_program_was_found(tmp_path, monkeypatch):
 def test_without_a_prometheus_program_up_says_how_to_install_it_and_goes_on(monkeypatch):
     said = []
     monkeypatch.setattr(monitoring.shutil, "which", lambda name: None)
-    monkeypatch.setattr(monitoring.os, "geteuid", lambda: 1000)  # not root: nothing is installed
+    monkeypatch.setattr(monitoring.apt.os, "geteuid", lambda: 1000)  # not root: nothing is installed
     assert monitoring.prometheus_program(say=said.append) is None
     assert said == [monitoring.INSTALL_HINT]
     assert "apt-get install prometheus" in said[0] and "brew install prometheus" in said[0]
@@ -282,7 +282,7 @@ def test_prometheus_to_install_waits_until_the_rest_runs(monkeypatch):
     installs nothing yet (supervisord starts Prometheus when `up` says so, after the job: above)."""
     which = shutil.which
     monkeypatch.setattr(monitoring.shutil, "which", lambda name: None if name == "prometheus" else which(name))
-    monkeypatch.setattr(monitoring.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(monitoring.apt.os, "geteuid", lambda: 0)
     monkeypatch.setattr(monitoring, "install_package", lambda name: pytest.fail("installed during the start"))
     said = []
     assert monitoring.prometheus_program(say=said.append) == monitoring.DEBIAN_PROGRAM and said == []
