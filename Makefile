@@ -57,7 +57,8 @@ setup: $(VENV)/.installed
 test: check-generated check-docker check-images check-k8s bench-setup lint typecheck test-unit test-e2e test-docker bench-short
 
 # The inner loop: all of it runs in well under a minute.
-check: lint typecheck test-unit
+check: lint typecheck
+	$(PY) -m pytest -q -m "not e2e and not docker and not slow"
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -1,10 +1,14 @@
 """The README's claim: the default threshold alerts on a few percent of the simulator's traffic."""
 
+import pytest
+
 import config
 from entities_pb2 import FeatureVector
 from main import fraud_score
 from merchant_service import merchant_score
 from traffic import Traffic
+
+pytestmark = pytest.mark.slow  # make check leaves it to make test-unit
 
 
 def share_alerted(fraud_count: int, seeds=range(3), per_seed=10_000) -> float:

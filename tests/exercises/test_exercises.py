@@ -50,6 +50,7 @@ def test_make_exercise_lists_the_exercises_one_per_line(repository):
 
 
 @pytest.mark.parametrize("name", EXERCISES)
+@pytest.mark.slow
 def test_a_starting_point_fails_its_checks_with_hints_and_its_answer_passes_them(attendee, repository, name):
     assert attendee("start", name).returncode == 0
     assert status(repository), "the starting point changed nothing"

@@ -288,6 +288,7 @@ def test_prometheus_to_install_waits_until_the_rest_runs(monkeypatch):
     assert monitoring.prometheus_program(say=said.append) == monitoring.DEBIAN_PROGRAM and said == []
 
 
+@pytest.mark.slow
 def test_a_compiled_jar_carries_its_service_files_and_is_built_once_per_source(tmp_path, monkeypatch):
     """As the loopback reporter needs: Flink finds a reporter factory through META-INF/services."""
     monkeypatch.setattr(jvm, "RUN", tmp_path / "run")

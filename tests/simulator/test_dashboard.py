@@ -105,6 +105,7 @@ async def test_bad_input_gets_a_message_and_reaches_no_kafka(client, path, body,
     assert error in said["error"]
 
 
+@pytest.mark.slow
 async def test_a_good_request_goes_to_kafka_which_here_does_not_answer(client):
     status, said = await post(client, "/threshold", {"account": KNOWN, "threshold": 5})
     assert status == 503 and "Kafka did not take it" in said["error"]

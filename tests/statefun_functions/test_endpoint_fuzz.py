@@ -35,6 +35,8 @@ from entities_pb2 import (
 )
 from harness import Worker, address, to_function, typed
 
+pytestmark = pytest.mark.slow  # make check leaves it to make test-unit
+
 ASKER = address(TRANSACTION_MANAGER, "t-1")
 TYPENAMES = [
     t.typename

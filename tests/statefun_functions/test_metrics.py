@@ -160,6 +160,7 @@ def model_invocations(port: int) -> float:
     return value(scrape_port(port), "python_worker_invocation_seconds_count", function=MODEL)
 
 
+@pytest.mark.slow
 def test_every_process_answers_with_the_sum_over_all_of_them_and_a_restart_starts_from_zero(unused_tcp_port):
     port = unused_tcp_port
     worker = start_worker({"PORT": str(port), "WORKERS": "2"})

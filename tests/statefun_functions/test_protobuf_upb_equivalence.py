@@ -263,6 +263,7 @@ def answer(python: str, bodies: list[bytes], tmp_path) -> tuple[str, list[bytes]
     return header.decode(), answers
 
 
+@pytest.mark.slow
 def test_responses_are_byte_identical_on_upb(tmp_path):
     reference = pinned_python()
     if reference is None:

@@ -54,6 +54,7 @@ async def test_a_good_request_gets_the_functions_answer(client):
     assert FraudScore.FromString(result.outgoing_messages[0].argument.value).score == 55
 
 
+@pytest.mark.slow
 async def test_a_batch_far_above_one_mebibyte_is_accepted(client):
     body = model_request(batch=60_000)
     assert len(body) > 4 * 1024 * 1024
@@ -179,6 +180,7 @@ async def test_a_target_without_a_namespace_or_a_type_is_a_400(aiohttp_client, f
     assert await response.text() == "the ToFunction message names no target function\n"
 
 
+@pytest.mark.slow
 async def test_a_body_of_64_mib_is_read_and_one_byte_more_is_refused(aiohttp_client, functions):
     client = await aiohttp_client(server.create_app(functions))
 
@@ -257,6 +259,7 @@ def test_the_worker_as_shipped_runs_protobuf_on_upb_with_uvloop_and_says_so(unus
     assert f"with {cpus} process(es) on uvloop, protobuf upb" in output, output
 
 
+@pytest.mark.slow
 def test_server_processes_end_with_a_parent_killed_hard(unused_tcp_port):
     """Else they would keep the port and the restarted worker could not start."""
     worker = start_worker({"PORT": str(unused_tcp_port), "WORKERS": "2"})
