@@ -392,6 +392,11 @@ def test_scaled_out_from_a_savepoint_a_lost_python_worker_replica_loses_and_dupl
 ):
     """docs/beyond-one-machine.md: parallelism 2 on two TaskManagers, two python-worker
     replicas behind python-worker-lb; one replica is killed under traffic."""
+    # As the guide says: the traffic stopped and drained first, or what the job finishes
+    # between the savepoint and the restart is read again and alerts twice (`up` starts it again).
+    workshop.compose("stop", "simulator")
+    wait_for("the job to have read every transaction", lambda: transactions_lag() == 0, 60)
+    alerts.read_until_quiet(QUIET_SECONDS / 3, ALERT_TIMEOUT)
     scaled = {"SAVEPOINT": f"savepoint-dir/{take_savepoint(workshop)}", "PARALLELISM": "2"}
     workshop.compose("up", "-d", "--scale", "python-worker=2", settings=scaled, timeout=START_TIMEOUT)
     wait_for("the job to run at parallelism 2", lambda: running_at(2), 180)
