@@ -24,7 +24,6 @@ import messaging
 import metrics
 import prefork
 from contract import HEALTH_PATH, METRICS_PATH, STATEFUN_PATH
-from prefork import end_with_parent as end_with_parent  # re-exported: server.end_with_parent
 from statefun_internals import declared_state, served_typenames
 
 log = logging.getLogger("server")

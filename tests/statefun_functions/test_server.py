@@ -402,13 +402,13 @@ def test_a_server_process_exits_with_a_status_the_parent_reports(
 def test_a_server_process_whose_parent_died_first_exits_at_once():
     """The parent can die between fork() and end_with_parent(): its SIGTERM would never come."""
     script = (
-        "import os, time, server\n"
+        "import os, time, prefork\n"
         "parent = os.getpid()\n"
         "if os.fork():\n"
         "    os._exit(0)\n"
         "while os.getppid() == parent:\n"
         "    time.sleep(0.01)\n"
-        "server.end_with_parent(parent)\n"
+        "prefork.end_with_parent(parent)\n"
         "print('still running', flush=True)\n"
     )
     orphan = subprocess.run(
